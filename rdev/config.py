@@ -1,0 +1,130 @@
+"""Configuration: every RDEV_* environment variable, read in this one place into a typed object.
+
+`Settings.from_env()` is the only reader of the process environment in rdev. Each field is the
+lower-cased variable name without its prefix (`RDEV_HEARTBEAT_S` -> `heartbeat_s`). Defaults run
+on one machine: PostgreSQL and Redis on localhost, one worker, fifteen-second heartbeats.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rdev.errors import ConfigError
+
+PREFIX = "RDEV_"
+
+
+class Settings(BaseModel):
+    """rdev's configuration; immutable once read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Services
+    database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/rdev"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = "rdev"
+    data_dir: Path = Path(".rdev")
+
+    # Life cycle
+    heartbeat_s: float = Field(15.0, gt=0)
+    stale_after_s: float = Field(90.0, gt=0)
+    redispatch_after_s: float = Field(300.0, gt=0)
+    retention_days: float = Field(7.0, gt=0)
+    cleanup_batch_size: int = Field(500, ge=1)
+    task_timeout_s: int = Field(900, ge=1)
+    max_task_timeout_s: int = Field(4 * 3600, ge=1)
+    max_retries: int = Field(3, ge=0, le=20)
+    retry_backoff_s: float = Field(30.0, ge=0)
+    rate_limit_backoff_s: float = Field(60.0, ge=0)
+    max_backoff_s: float = Field(3600.0, ge=0)
+    max_eta_s: float = Field(60.0, ge=0)
+    max_prompt_bytes: int = Field(200_000, ge=1)
+    max_spec_bytes: int = Field(512_000, ge=1)
+    handler_modules: str = ""
+
+    # Maintenance cadence (beat)
+    rescue_interval_s: float = Field(15.0, gt=0)
+    redispatch_interval_s: float = Field(10.0, gt=0)
+    cleanup_interval_s: float = Field(3600.0, gt=0)
+
+    # Broker delivery
+    visibility_timeout_s: int | None = Field(None, ge=1)
+    publish_timeout_s: float = Field(2.0, gt=0)
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    api_workers: int = Field(2, ge=1)
+
+    # Agents
+    agent: str | None = None
+    claude_bin: str = "claude"
+    opencode_bin: str = "opencode"
+    opencode_url: str | None = None
+    opencode_password: str | None = None
+    claudebox_url: str | None = None
+    agent_idle_timeout_s: float = Field(300.0, gt=0)
+    agent_permission_mode: str = "acceptEdits"
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> Settings:
+        if self.task_timeout_s > self.max_task_timeout_s:
+            raise ValueError("task_timeout_s must not exceed max_task_timeout_s")
+        if self.visibility_timeout_s is not None and (
+            self.visibility_timeout_s <= self.max_task_timeout_s
+        ):
+            raise ValueError("visibility_timeout_s must exceed max_task_timeout_s")
+        return self
+
+    @property
+    def broker_visibility_timeout_s(self) -> int:
+        """Far above the longest task, so Redis never redelivers a task that is still running."""
+        return self.visibility_timeout_s or self.max_task_timeout_s + 3600
+
+    @property
+    def handler_module_names(self) -> list[str]:
+        """Modules imported at start to register extra task handlers (comma-separated)."""
+        return [name.strip() for name in self.handler_modules.split(",") if name.strip()]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read RDEV_* variables (from `environ`, or the process environment)."""
+        source = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            key[len(PREFIX) :].lower(): value
+            for key, value in source.items()
+            if key.startswith(PREFIX) and value != ""
+        }
+        unknown = sorted(set(values) - set(cls.model_fields))
+        if unknown:
+            raise ConfigError(PREFIX + unknown[0].upper(), "unknown setting")
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated like the original."""
+        try:
+            return type(self)(**{**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    def environ(self) -> dict[str, str]:
+        """These settings as RDEV_* variables, for child processes."""
+        return {
+            PREFIX + name.upper(): str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "SETTINGS"
+    return ConfigError(PREFIX + name, first["msg"])
