@@ -1,0 +1,1 @@
+"""Helpers shared by rdev's tests: services, processes and a probe task type."""
