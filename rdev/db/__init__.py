@@ -1,0 +1,1 @@
+"""PostgreSQL: models, migrations, named queries and per-process engines."""

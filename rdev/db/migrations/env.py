@@ -7,9 +7,9 @@ from sqlalchemy import Connection
 
 from rdev.config import Settings
 from rdev.db.engine import make_engine
-from rdev.db.models import Base
+from rdev.db.metadata import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_with(connection: Connection) -> None:
