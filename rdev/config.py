@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rdev.errors import ConfigError
 
@@ -74,6 +81,21 @@ class Settings(BaseModel):
     agent_result_grace_s: float = Field(5.0, ge=0)  # how long an agent may linger after its result
     agent_api_retry_budget: int = Field(2, ge=0)  # provider retries tolerated before the queue backs off
 
+    # Fleet
+    worker_refresh_s: float = Field(15.0, gt=0)  # how often a worker refreshes its registry row
+    worker_offline_after_s: float = Field(90.0, gt=0)  # no refresh for this long: offline
+    worker_offline_interval_s: float = Field(30.0, gt=0)  # beat's cadence for marking offline
+    shutdown_grace_s: float = Field(30.0, ge=0)  # warm shutdown: running tasks may finish this long
+    project_concurrency: str = "build=1,sdlc=1,deploy=1"  # type=N: running per project and type
+    lane_concurrency: str = ""  # type=N: running per type across the fleet (the API overrides)
+    provider_pause_max_s: float = Field(3600.0, gt=0)  # longest pause a reset time may impose
+
+    @field_validator("project_concurrency", "lane_concurrency")
+    @classmethod
+    def _limits_parse(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:
         if self.task_timeout_s > self.max_task_timeout_s:
@@ -93,6 +115,16 @@ class Settings(BaseModel):
     def handler_module_names(self) -> list[str]:
         """Modules imported at start to register extra task handlers (comma-separated)."""
         return [name.strip() for name in self.handler_modules.split(",") if name.strip()]
+
+    @property
+    def project_limits(self) -> dict[str, int]:
+        """Default running tasks allowed per project, by task type (absent: unlimited)."""
+        return parse_limits(self.project_concurrency)
+
+    @property
+    def lane_limits(self) -> dict[str, int]:
+        """Default running tasks allowed across the fleet, by task type (absent: unlimited)."""
+        return parse_limits(self.lane_concurrency)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +157,17 @@ class Settings(BaseModel):
             for name, value in self.model_dump().items()
             if value is not None
         }
+
+
+def parse_limits(value: str) -> dict[str, int]:
+    """`build=1,deploy=1` as {"build": 1, "deploy": 1}; ValueError when malformed."""
+    limits: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, number = item.partition("=")
+        if not sep or not name.strip() or not number.strip().isdigit():
+            raise ValueError(f"expected type=N, got {item!r}")
+        limits[name.strip()] = int(number)
+    return limits
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
