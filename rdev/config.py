@@ -7,6 +7,7 @@ on one machine: PostgreSQL and Redis on localhost, one worker, fifteen-second he
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ from pydantic import (
 from rdev.errors import ConfigError
 
 PREFIX = "RDEV_"
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseModel):
@@ -67,6 +70,7 @@ class Settings(BaseModel):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
     api_workers: int = Field(2, ge=1)
+    flower_port: int = Field(5555, ge=0, le=65535)
 
     # Agents
     agent: str | None = None
@@ -80,6 +84,34 @@ class Settings(BaseModel):
     agent_stop_grace_s: float = Field(5.0, ge=0)  # each wait of the stop ladder (stdin, SIGTERM)
     agent_result_grace_s: float = Field(5.0, ge=0)  # how long an agent may linger after its result
     agent_api_retry_budget: int = Field(2, ge=0)  # provider retries tolerated before the queue backs off
+
+    # Execution
+    workspace_root: Path | None = None  # per-attempt workspaces; default data_dir/workspaces
+    git_author_name: str = "rdev"
+    git_author_email: str = "rdev@localhost"
+    git_username: str = "x-access-token"  # sent with git_token to http(s) remotes
+    git_token: str | None = None
+    git_timeout_s: float = Field(600.0, gt=0)
+    clone_depth: int = Field(1, ge=0)  # 0 clones the full history
+    sdlc_bin: str = "sdlc"
+    kubectl_bin: str = "kubectl"
+    kubectl_context: str | None = None
+    kubectl_namespace: str | None = None
+    rollout_timeout_s: float = Field(300.0, gt=0)
+    output_tail_chars: int = Field(4000, ge=200)
+    callback_secret: str | None = None
+    callback_timeout_s: float = Field(10.0, gt=0)
+    callback_max_attempts: int = Field(5, ge=1, le=50)
+    callback_backoff_s: float = Field(10.0, ge=0)
+    callback_interval_s: float = Field(10.0, gt=0)  # beat's pass over undelivered callbacks
+    sse_poll_s: float = Field(0.2, gt=0)
+    sse_keepalive_s: float = Field(15.0, gt=0)
+    sse_max_s: float = Field(3600.0, gt=0)  # a stream ends after this; clients resume by id
+
+    @property
+    def workspaces(self) -> Path:
+        """The directory under which each attempt gets its workspace."""
+        return self.workspace_root or self.data_dir / "workspaces"
 
     # Fleet
     worker_refresh_s: float = Field(15.0, gt=0)  # how often a worker refreshes its registry row
@@ -136,8 +168,10 @@ class Settings(BaseModel):
             if key.startswith(PREFIX) and value != ""
         }
         unknown = sorted(set(values) - set(cls.model_fields))
-        if unknown:
-            raise ConfigError(PREFIX + unknown[0].upper(), "unknown setting")
+        for name in unknown:
+            # Not an error: other tools share the prefix (CI scripts, test helpers).
+            log.warning("ignoring %s%s: rdev has no such setting", PREFIX, name.upper())
+            values.pop(name)
         try:
             return cls(**values)
         except ValidationError as exc:
