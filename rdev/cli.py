@@ -104,12 +104,17 @@ def up(data_dir: str | None, port: int | None) -> None:
     from rdev import embedded
 
     settings = _settings()
+    external = settings.model_fields_set
     changes: dict[str, Any] = {}
     if data_dir:
         changes["data_dir"] = data_dir
     if port is not None:
         changes["api_port"] = port
-    embedded.run(settings.with_overrides(**changes) if changes else settings)
+    embedded.run(
+        settings.with_overrides(**changes),
+        embed_database="database_url" not in external,
+        embed_broker="broker_url" not in external,
+    )
 
 
 if __name__ == "__main__":

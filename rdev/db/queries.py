@@ -64,7 +64,8 @@ def update_task(
         .where(*conditions)
         .values(updated_at=func.now(), **values)
         .returning(Task)
-        .execution_options(synchronize_session=False)
+        # The session may hold this task already: the returned row must replace its attributes.
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return session.scalars(statement).one_or_none()
 
