@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["TaskContext"], dict[str, Any]]
 
-BUILTIN_HANDLER_MODULES: tuple[str, ...] = ()
+BUILTIN_HANDLER_MODULES: tuple[str, ...] = ("rdev.execution.handlers",)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from rdev import codes, errors
+from rdev import callbacks, codes, errors
 from rdev.config import Settings
 from rdev.db import queries
 from rdev.db.models import TERMINAL, Outcome, Status, Task, TaskEvent
@@ -158,6 +158,7 @@ def cancel(session: Session, task_id: uuid.UUID) -> Task:
         )
         if done is not None:
             _log(session, done, "cancelled", {"while": "pending"})
+            callbacks.record(session, done)
             return done
     elif task.status == Status.RUNNING:
         asked = queries.update_task(
@@ -253,6 +254,7 @@ def _finish(
     )
     if task is None:
         raise errors.StaleAttempt(str(task_id), attempt)
+    callbacks.record(session, task)  # the callback outbox row commits with the transition
     return task
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from rdev import dispatch, errors, handlers, lifecycle
+from rdev import callbacks, dispatch, errors, handlers, lifecycle
 from rdev.codes import ErrorCode
 from rdev.context import Stopped, StopReason, TaskContext
 from rdev.db import queries
@@ -89,6 +89,7 @@ def record(runtime: Runtime, ctx: TaskContext, outcome: Outcome) -> str:
     except errors.StaleAttempt:
         return "abandoned: attempt no longer current"
     dispatch.send_requeued(runtime, task)
+    callbacks.send_for(runtime, task)
     return f"{task.status} {task.error_code or ''}".strip()
 
 

@@ -19,7 +19,7 @@ from rdev import handlers
 from rdev.config import Settings
 from rdev.runtime import Runtime
 
-TASK_MODULES = ["rdev.tasks.execute", "rdev.tasks.maintenance"]
+TASK_MODULES = ["rdev.tasks.execute", "rdev.tasks.maintenance", "rdev.tasks.callbacks"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -77,6 +77,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "publish-undispatched-tasks": {
             "task": "rdev.maintenance.redispatch",
             "schedule": settings.redispatch_interval_s,
+        },
+        "publish-overdue-callbacks": {
+            "task": "rdev.maintenance.callbacks",
+            "schedule": settings.callback_interval_s,
         },
         "clean-up-finished-tasks": {
             "task": "rdev.maintenance.cleanup",

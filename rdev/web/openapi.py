@@ -62,6 +62,15 @@ def document() -> dict[str, Any]:
             "A task's event log", {"200": _json({"type": "object"}, "events")}, 400, 404,
             parameters=[TASK_ID, _query("after", {"type": "integer", "minimum": 0})],
         )},
+        "/work/{task_id}/events/stream": {"get": _op(
+            "A task's event log as server-sent events, live; resumes from Last-Event-ID",
+            {"200": {"description": "text/event-stream; each event's id is its seq",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+            400, 404,
+            parameters=[TASK_ID, _query("after", {"type": "integer", "minimum": 0}),
+                        {"name": "Last-Event-ID", "in": "header", "required": False,
+                         "schema": {"type": "integer", "minimum": 0}}],
+        )},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         "/readyz": {"get": {"summary": "Readiness", "responses": {
             "200": {"description": "ready"}, "503": {"description": "not ready"}}}},

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from rdev import dispatch, errors, lifecycle
-from rdev.db import queries
+from rdev import callbacks, dispatch, errors, lifecycle
+from rdev.db import execution_queries, queries
 from rdev.runtime import Runtime
 from rdev.web import schemas
 
@@ -46,7 +46,10 @@ def get(task_id: str) -> Response:
     with runtime().db.session() as session:
         task = _task(session, task_id)
         attempts = queries.list_attempts(session, task.id)
-    return jsonify(schemas.task_json(task, attempts))
+        delivered = execution_queries.list_callbacks(session, [task.id])
+    shown = schemas.task_json(task, attempts)
+    shown["callbacks"] = [callbacks.callback_json(*found) for found in delivered]
+    return jsonify(shown)
 
 
 @bp.get("/<task_id>/status")
@@ -62,6 +65,7 @@ def cancel(task_id: str) -> Response:
     parsed = _task_id(task_id)
     with runtime().db.session() as session:
         task = lifecycle.cancel(session, parsed)
+    callbacks.send_for(runtime(), task)
     return jsonify(schemas.task_json(task))
 
 

@@ -1,0 +1,110 @@
+"""Running one command (git, a test command, the SDLC CLI, kubectl) for a task, killably.
+
+Each command runs in its own process group with no shell. The caller's attempt is polled while it
+runs: once the attempt is told to stop (cancel, time limit, fencing) or the command's own time
+limit passes, the whole group is stopped (SIGTERM, then SIGKILL), so nothing it started outlives
+it. Output (stdout and stderr merged) is kept as a bounded tail.
+"""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from rdev.agents import process
+from rdev.context import TaskContext
+
+POLL_S = 0.05
+TERM_GRACE_S = 2.0
+NOT_FOUND = 127
+
+
+@dataclass(frozen=True)
+class Completed:
+    """How a command ended."""
+
+    exit_code: int
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    stopped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0 on its own."""
+        return self.exit_code == 0 and not (self.timed_out or self.stopped)
+
+
+def run(
+    ctx: TaskContext,
+    argv: list[str],
+    *,
+    cwd: Path,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+) -> Completed:
+    """Run `argv` to its end, its time limit, or the attempt's stop; returns the outcome."""
+    started = time.monotonic()
+    tail = Tail(ctx.settings.output_tail_chars)
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=dict(env) if env is not None else process.agent_env({}),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        message = f"cannot run {argv[0]}: {exc.strerror or exc}"
+        return Completed(NOT_FOUND, message, time.monotonic() - started)
+    reader = threading.Thread(target=tail.read, args=(proc.stdout,), daemon=True)
+    reader.start()
+    timed_out, stopped = _wait(ctx, proc, started + min(timeout_s, max(ctx.remaining_s(), 0.1)))
+    code = process.stop_group(proc, 0.0, TERM_GRACE_S)
+    reader.join(timeout=TERM_GRACE_S)
+    return Completed(code, tail.text(), round(time.monotonic() - started, 3), timed_out, stopped)
+
+
+def _wait(ctx: TaskContext, proc: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
+    """Wait for the leader to exit; (timed out, stopped) when it had to be cut short."""
+    while not process.has_exited(proc.pid):
+        if ctx.stopped:
+            return False, True
+        if time.monotonic() >= deadline:
+            return True, False
+        time.sleep(POLL_S)
+    return False, False
+
+
+class Tail:
+    """The last `limit` characters of a stream, collected by a reader thread."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._chunks: collections.deque[str] = collections.deque()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def read(self, stream: IO[bytes] | None) -> None:
+        """Consume `stream` to its end."""
+        if stream is None:
+            return
+        with stream:
+            for line in iter(stream.readline, b""):
+                self._add(line.decode("utf-8", "replace"))
+
+    def _add(self, text: str) -> None:
+        with self._lock:
+            self._chunks.append(text)
+            self._size += len(text)
+            while self._size - len(self._chunks[0]) >= self.limit and len(self._chunks) > 1:
+                self._size -= len(self._chunks.popleft())
+
+    def text(self) -> str:
+        """The collected tail."""
+        with self._lock:
+            return "".join(self._chunks)[-self.limit :]
