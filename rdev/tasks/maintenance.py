@@ -1,4 +1,4 @@
-"""Beat's periodic work: rescue stale tasks, publish the outbox, clean up old tasks."""
+"""Beat's periodic work: rescue, the outbox, offline marking of silent workers, cleanup."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from celery import Task, shared_task
 
-from rdev import dispatch, maintenance
+from rdev import dispatch, maintenance, workers
 from rdev.tasks.celery_app import runtime_of
 
 log = logging.getLogger(__name__)
@@ -28,3 +28,9 @@ def redispatch(self: Task) -> int:
 def cleanup(self: Task) -> int:
     """Delete terminal tasks older than the retention period, in batches."""
     return maintenance.cleanup(runtime_of(self.app))
+
+
+@shared_task(name="rdev.maintenance.workers_offline", bind=True, ignore_result=True)
+def workers_offline(self: Task) -> int:
+    """Mark workers that stopped refreshing their registry row offline."""
+    return len(workers.mark_offline(runtime_of(self.app)))

@@ -30,6 +30,7 @@ class ProbeSpec(BaseModel):
     retry_after_s: float | None = None
     record: str | None = None
     emit: int = Field(0, ge=0)
+    agent: str | None = None  # makes probe an agent type: provider pauses apply to it
 
 
 def _append(path: str, entry: dict[str, Any]) -> None:
@@ -60,6 +61,8 @@ def run_probe(ctx: TaskContext) -> dict[str, Any]:
 
 
 handlers.register("probe", ProbeSpec, run_probe)
+#: a probe whose lost attempts must not run again, as deploy declares
+handlers.register("probe_side_effects", ProbeSpec, run_probe, side_effects=True)
 
 
 def read_records(path: str) -> list[dict[str, Any]]:

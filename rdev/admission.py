@@ -1,0 +1,134 @@
+"""Whether a pending task may start now: lane and project slots, and provider pauses.
+
+Claim asks `admit()` inside its own transaction. A limited slot is guarded by a transaction-
+scoped advisory lock on its key (the lane first, then the project, always in that order), and
+the running tasks are counted after the lock is held: two workers claiming the last slot
+serialize on the lock, and the second counts the first's committed claim and is refused.
+
+A refused task stays pending and is parked: behind a provider pause it waits for the pause's
+end (the outbox publishes it then); behind a full slot it waits for `wake()`, which the worker
+calls after any of its tasks leaves running, so a freed slot is taken without waiting for beat.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rdev import dispatch, errors, handlers, lanes
+from rdev.codes import ErrorCode
+from rdev.config import Settings
+from rdev.db import fleet_queries, queries
+from rdev.db.models import Status, Task
+from rdev.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: the provider of an agent task that names none and runs where RDEV_AGENT is unset
+#: (the agent registry's first provider)
+DEFAULT_PROVIDER = "claude"
+#: waiting tasks published per freed slot; more only make duplicate messages
+WAKE_BATCH = 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a task may not start now (None: it may), and until when, if known."""
+
+    reason: str | None = None
+    until: datetime | None = None
+
+    @property
+    def admitted(self) -> bool:
+        """True when the task may start."""
+        return self.reason is None
+
+
+def admit(session: Session, task_id: uuid.UUID, settings: Settings) -> bool:
+    """Take a slot for a pending task, or park it; False when it must wait."""
+    facts = fleet_queries.slot_facts(session, task_id)
+    if facts is None or facts.status != Status.PENDING:
+        return True  # the guarded claim refuses it by itself
+    verdict = _verdict(session, facts, settings)
+    if verdict.admitted:
+        return True
+    fleet_queries.park(session, task_id, until=verdict.until)
+    log.info("task %s waits: %s", task_id, verdict.reason)
+    return False
+
+
+def _verdict(session: Session, facts: Any, settings: Settings) -> Verdict:
+    provider = provider_of(facts.type, facts.spec, settings)
+    if provider is not None:
+        pause = fleet_queries.active_pause(session, provider)
+        if pause is not None:
+            return Verdict(f"provider {provider} paused", until=pause.until)
+    limits = lanes.limits(session, facts.type, settings)
+    if limits.lane is not None:
+        fleet_queries.lock_slot(session, f"lane:{facts.type}")
+        if fleet_queries.count_running(session, facts.type) >= limits.lane:
+            return Verdict(f"lane {facts.type} full ({limits.lane})")
+    if limits.project is not None:
+        fleet_queries.lock_slot(session, f"project:{facts.type}:{facts.project_id}")
+        if fleet_queries.count_running(session, facts.type, facts.project_id) >= limits.project:
+            return Verdict(f"project {facts.project_id} full for {facts.type} ({limits.project})")
+    return Verdict()
+
+
+def provider_of(type_: str, spec: dict[str, Any], settings: Settings) -> str | None:
+    """The agent provider a task runs on; None for types that run no agent."""
+    try:
+        fields = handlers.get(type_).spec_model.model_fields
+    except errors.InvalidSpec:
+        return None
+    if "agent" not in fields:
+        return None
+    return str(spec.get("agent") or settings.agent or DEFAULT_PROVIDER)
+
+
+def pause_after(
+    session: Session, task: Task, failure: errors.TaskFailure, settings: Settings
+) -> None:
+    """A RATE_LIMITED failure with a known reset time pauses the task's provider until then."""
+    if failure.code != ErrorCode.RATE_LIMITED or failure.retry_after_s is None:
+        return
+    provider = provider_of(task.type, task.spec, settings)
+    if provider is None or failure.retry_after_s <= 0:
+        return
+    wait = timedelta(seconds=min(failure.retry_after_s, settings.provider_pause_max_s))
+    until = queries.now(session) + wait
+    fleet_queries.pause_provider(
+        session, provider, until=until, reason=failure.message[:500], task_id=str(task.id)
+    )
+    log.warning("provider %s paused until %s (task %s)", provider, until, task.id)
+
+
+def wake(runtime: Runtime, type_: str, project_id: str) -> int:
+    """A slot of (type, project) freed: publish the tasks waiting for it; how many."""
+    with runtime.db.session() as session:
+        limits = lanes.limits(session, type_, runtime.settings)
+        if not limits.any:
+            return 0
+        waiting = fleet_queries.waiting_tasks(session, type_, project_id, WAKE_BATCH)
+        if limits.lane is not None:
+            waiting += fleet_queries.waiting_tasks(session, type_, None, WAKE_BATCH)
+    unique = list({task.id: task for task in waiting}.values())
+    sent = [task.id for task in unique if dispatch.publish(runtime, task)]
+    if sent:
+        with runtime.db.session() as session:
+            queries.mark_dispatched(session, sent)
+    return len(sent)
+
+
+def wake_safely(runtime: Runtime, task: Task) -> None:
+    """`wake()` for a task that just left running; a failure only delays the wake to beat."""
+    try:
+        wake(runtime, task.type, task.project_id)
+    except errors.ServiceUnavailable as exc:
+        log.warning("waking tasks waiting behind %s failed (the outbox will): %s", task.id, exc)
+
