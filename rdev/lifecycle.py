@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from rdev import callbacks, codes, errors
+from rdev import admission, callbacks, codes, errors, handlers
 from rdev.config import Settings
 from rdev.db import queries
 from rdev.db.models import TERMINAL, Outcome, Status, Task, TaskEvent
@@ -79,8 +79,16 @@ def enqueue(session: Session, new: NewTask) -> tuple[Task, bool]:
     return task, True
 
 
-def claim(session: Session, task_id: uuid.UUID, worker_id: str) -> Task | None:
-    """Start a new attempt of a pending task; None when the task is not claimable."""
+def claim(
+    session: Session, task_id: uuid.UUID, worker_id: str, settings: Settings | None = None
+) -> Task | None:
+    """Start a new attempt of a pending task; None when the task is not claimable.
+
+    With `settings`, the task must also get a slot of its lane and project and its provider
+    must not be paused (`admission`); a task that must wait stays pending, parked.
+    """
+    if settings is not None and not admission.admit(session, task_id, settings):
+        return None
     task = _transition(
         session,
         task_id,
@@ -131,6 +139,7 @@ def fail(
     current = _current(session, task_id, attempt)
     message = failure.message[:MAX_ERROR_CHARS]
     retry = codes.is_retryable(failure.code) and current.retry_count < current.max_retries
+    admission.pause_after(session, current, failure, settings)
     if retry:
         delay = backoff_s(failure, current.retry_count, settings)
         task = _requeue(session, current, delay=delay, count_retry=True)
@@ -188,13 +197,18 @@ def release(session: Session, task_id: uuid.UUID, attempt: int, reason: str) -> 
 
 
 def rescue_stale(session: Session, settings: Settings, limit: int = 100) -> list[Task]:
-    """Rescue running tasks whose worker stopped heartbeating: pending again, or STALE_WORKER."""
+    """Rescue running tasks whose worker stopped heartbeating: pending again, or STALE_WORKER.
+
+    A type with side effects (deploy) never runs a lost attempt again: it fails at once.
+    """
     rescued = []
     older_than = timedelta(seconds=settings.stale_after_s)
     for stale in queries.lock_stale_running(session, older_than=older_than, limit=limit):
         attempt = stale.attempt
         note = f"worker {stale.worker_id} stopped heartbeating during attempt {attempt}"
-        if stale.retry_count < stale.max_retries:
+        if _has_side_effects(stale.type):
+            note += "; its type has side effects, so it is not run again"
+        if stale.retry_count < stale.max_retries and not _has_side_effects(stale.type):
             task = _requeue(session, stale, delay=0, count_retry=True)
             queries.close_attempt(session, task.id, attempt, outcome=Outcome.RESCUED, error=note)
             _log(session, task, "rescued", {"attempt": attempt, "worker_id": stale.worker_id})
@@ -218,6 +232,13 @@ def backoff_s(failure: errors.TaskFailure, retry_count: int, settings: Settings)
         return max(0.0, failure.retry_after_s)
     base: float = getattr(settings, codes.RETRY_POLICIES[failure.code].base_backoff)
     return float(min(settings.max_backoff_s, base * 2**retry_count))
+
+
+def _has_side_effects(type_: str) -> bool:
+    try:
+        return handlers.get(type_).side_effects
+    except errors.InvalidSpec:
+        return False  # a type this process does not know keeps the default: requeued
 
 
 def is_terminal(task: Task) -> bool:
