@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from rdev import callbacks, dispatch, errors, handlers, lifecycle
+from rdev import admission, callbacks, dispatch, errors, handlers, lifecycle
 from rdev.codes import ErrorCode
 from rdev.context import Stopped, StopReason, TaskContext
-from rdev.db import queries
+from rdev.db import fleet_queries, queries
 from rdev.db.models import Task
 from rdev.runtime import Runtime
 
@@ -42,7 +42,7 @@ class Outcome:
 def run(runtime: Runtime, task_id: uuid.UUID, worker_id: str) -> str:
     """Execute the task if it can be claimed; returns what happened, for the worker's log."""
     with runtime.db.session() as session:
-        task = lifecycle.claim(session, task_id, worker_id)
+        task = lifecycle.claim(session, task_id, worker_id, runtime.settings)
     if task is None:
         return "dropped: not claimable"
     ctx = _context(runtime, task, worker_id)
@@ -89,6 +89,7 @@ def record(runtime: Runtime, ctx: TaskContext, outcome: Outcome) -> str:
     except errors.StaleAttempt:
         return "abandoned: attempt no longer current"
     dispatch.send_requeued(runtime, task)
+    admission.wake_safely(runtime, task)  # this attempt's slot is free for a waiting task
     callbacks.send_for(runtime, task)
     return f"{task.status} {task.error_code or ''}".strip()
 
@@ -161,6 +162,8 @@ class Heartbeat(threading.Thread):
         try:
             with self.runtime.db.session() as session:
                 beat = lifecycle.heartbeat(session, self.ctx.task_id, self.ctx.attempt)
+                # A warm shutdown's grace period ran out: hand the task back (release).
+                stopping = fleet_queries.worker_must_stop(session, self.ctx.worker_id)
         except errors.ServiceUnavailable as exc:
             log.warning("heartbeat of task %s failed: %s", self.ctx.task_id, exc)
             return
@@ -168,6 +171,8 @@ class Heartbeat(threading.Thread):
             self.ctx.stop(StopReason.FENCED)
         elif beat.cancel_requested:
             self.ctx.stop(StopReason.CANCEL)
+        elif stopping:
+            self.ctx.stop(StopReason.SHUTDOWN)
 
     def finish(self) -> None:
         """Stop beating and wait for the thread."""
