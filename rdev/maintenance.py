@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from rdev import dispatch, lifecycle
+from rdev import admission, dispatch, lanes, lifecycle
 from rdev.db import queries
 from rdev.db.models import Task
 from rdev.runtime import Runtime
@@ -20,12 +20,14 @@ def rescue(runtime: Runtime) -> list[Task]:
     for task in rescued:
         log.warning("rescued task %s: now %s", task.id, task.status)
         dispatch.send_requeued(runtime, task)
+        admission.wake_safely(runtime, task)  # the lost attempt's slot is free again
     return rescued
 
 
 def cleanup(runtime: Runtime) -> int:
-    """Delete terminal tasks past retention, one short transaction per batch."""
-    older_than = timedelta(days=runtime.settings.retention_days)
+    """Delete terminal tasks past retention (changeable at run time), a batch per transaction."""
+    with runtime.db.session() as session:
+        older_than = timedelta(days=lanes.retention_days(session, runtime.settings))
     batch = runtime.settings.cleanup_batch_size
     total = 0
     while True:
