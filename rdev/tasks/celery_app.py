@@ -19,7 +19,12 @@ from rdev import handlers
 from rdev.config import Settings
 from rdev.runtime import Runtime
 
-TASK_MODULES = ["rdev.tasks.execute", "rdev.tasks.maintenance", "rdev.tasks.callbacks"]
+TASK_MODULES = [
+    "rdev.tasks.execute",
+    "rdev.tasks.maintenance",
+    "rdev.tasks.callbacks",
+    "rdev.tasks.worker_signals",
+]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -81,6 +86,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "publish-overdue-callbacks": {
             "task": "rdev.maintenance.callbacks",
             "schedule": settings.callback_interval_s,
+        },
+        "mark-silent-workers-offline": {
+            "task": "rdev.maintenance.workers_offline",
+            "schedule": settings.worker_offline_interval_s,
         },
         "clean-up-finished-tasks": {
             "task": "rdev.maintenance.cleanup",
