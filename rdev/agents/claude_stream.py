@@ -41,6 +41,7 @@ class ClaudeStream:
         self.retries = 0
         self.error_names: list[str] = []
         self.error_texts: list[str] = []
+        self.rejected = False
         self.resets_at: float | None = None
         self._handlers: dict[str, Callable[[dict[str, Any], str], bool]] = {
             "system": self._system,
@@ -124,8 +125,10 @@ class ClaudeStream:
         info = as_dict(message.get("rate_limit_info"))
         keys = ("status", "resetsAt", "rateLimitType", "utilization")
         self._emit(EventKind.RATE_LIMIT, {k: info.get(k) for k in keys}, raw)
-        if info.get("status") == "rejected" and isinstance(info.get("resetsAt"), int | float):
-            self.resets_at = float(info["resetsAt"])
+        if info.get("status") == "rejected":
+            self.rejected = True
+            resets = info.get("resetsAt")
+            self.resets_at = float(resets) if isinstance(resets, int | float) else None
         return False
 
     def _result(self, message: dict[str, Any], raw: str) -> bool:
@@ -165,7 +168,7 @@ class ClaudeStream:
 
     def _crash(self, outcome: ProcessOutcome, usage: dict[str, Any]) -> AgentResult:
         texts = [*self.error_texts, outcome.stderr_tail]
-        found = classify(texts, Signals(names=tuple(self.error_names), resets_at=self.resets_at))
+        found = classify(texts, self._signals())
         if outcome.reason == StopReason.SPAWN_FAILED:
             message = outcome.stderr_tail
         else:
@@ -184,17 +187,20 @@ class ClaudeStream:
             return AgentResult(success=True, text=text or "", session_id=session_id, **usage)
         errors = [str(e) for e in final.get("errors") or []]
         names = [str(final.get(k)) for k in ("subtype", "terminal_reason") if final.get(k)]
-        status = final.get("api_error_status")
-        signals = Signals(
-            status=status if isinstance(status, int) else None,
-            names=tuple(names + self.error_names),
-            resets_at=self.resets_at,
-        )
+        signals = self._signals(final.get("api_error_status"), tuple(names))
         found = classify([text, *errors, *self.error_texts, outcome.stderr_tail], signals)
         message = (
             text or "; ".join(errors) or "\n".join(self.error_texts) or str(final.get("subtype"))
         )
         return failed_result(found, message, session_id, **usage)
+
+    def _signals(self, status: object = None, names: tuple[str, ...] = ()) -> Signals:
+        return Signals(
+            status=status if isinstance(status, int) else None,
+            names=names + tuple(self.error_names),
+            rate_limit_rejected=self.rejected,
+            resets_at=self.resets_at,
+        )
 
     def _usage(self) -> dict[str, Any]:
         final = self.final or {}
