@@ -85,7 +85,8 @@ def validate_spec(type_name: str, spec: Any, settings: Settings) -> dict[str, An
     task_type = get(type_name)
     if not isinstance(spec, dict):
         raise errors.InvalidSpec("spec must be a JSON object", "spec")
-    if len(json.dumps(spec)) > settings.max_spec_bytes:
+    encoded = json.dumps(spec)
+    if len(encoded) > settings.max_spec_bytes:
         raise errors.InvalidSpec(f"spec exceeds {settings.max_spec_bytes} bytes", "spec")
     prompt = spec.get("prompt")
     if isinstance(prompt, str) and len(prompt.encode()) > settings.max_prompt_bytes:
@@ -93,7 +94,8 @@ def validate_spec(type_name: str, spec: Any, settings: Settings) -> dict[str, An
             f"prompt exceeds {settings.max_prompt_bytes} bytes", "spec.prompt"
         )
     try:
-        model = task_type.spec_model.model_validate(spec, strict=True)
+        # JSON-mode strictness: "5" is not an int, but "AGENT_ERROR" may name an enum member.
+        model = task_type.spec_model.model_validate_json(encoded, strict=True)
     except ValidationError as exc:
         raise spec_error(exc) from None
     return model.model_dump(mode="json", exclude_none=True)

@@ -46,7 +46,7 @@ def test_task_runs_to_completion(client: FlaskClient, settings: Settings, tmp_pa
     try:
         task = enqueue(client, spec={"sleep_s": 1.0, "record": record})
         running = wait_status(client, task["id"], "running")
-        assert running["worker_id"].startswith("w1@")
+        assert running["worker_id"].startswith("w1-")
         done = wait_status(client, task["id"], "completed")
     finally:
         worker.stop()
@@ -96,7 +96,7 @@ def test_killed_worker_task_is_rescued_and_completes_once(
         for process in (survivor, beat):
             if process is not None:
                 process.stop()
-    assert done["worker_id"].startswith("survivor@")
+    assert done["worker_id"].startswith("survivor-")
     assert done["retry_count"] == 1
     assert [a["outcome"] for a in done["attempts"]] == ["rescued", "completed"]
     ends = [r for r in read_records(record) if r["phase"] == "end"]

@@ -96,7 +96,9 @@ def start_worker(settings: Settings, log_dir: Path, name: str, concurrency: int 
                  **env: str) -> Process:
     """`celery -A rdev worker` as production runs it, ready to consume when this returns."""
     log = log_dir / f"worker-{name}.log"
-    argv = [str(BIN / "celery"), "-A", "rdev", "worker", "--loglevel=INFO", "-n", f"{name}@%h",
+    # A node name unique across concurrent test runs: control commands address workers by it.
+    node = f"{name}-{settings.queue}@%h"
+    argv = [str(BIN / "celery"), "-A", "rdev", "worker", "--loglevel=INFO", "-n", node,
             f"--concurrency={concurrency}", "--without-mingle", "--without-gossip"]
     process = Process(argv, environment(settings, **env), log)
     wait_for(lambda: "ready." in process.output() or not process.alive(), 60, f"worker {name}")

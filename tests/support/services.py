@@ -59,7 +59,23 @@ def redis_url(db: int = REDIS_DB) -> str:
     return f"{REDIS_URL}/{db}"
 
 
-def flush_redis(db: int = REDIS_DB) -> None:
+def ping_redis(db: int = REDIS_DB) -> None:
+    client = redis.Redis.from_url(redis_url(db), socket_connect_timeout=2)
+    client.ping()
+    client.close()
+
+
+def delete_queue(name: str, db: int = REDIS_DB) -> None:
+    """Remove a test queue's lists (one per priority level) from Redis."""
+    client = redis.Redis.from_url(redis_url(db))
+    keys = list(client.scan_iter(match=f"{name}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def flush_redis(db: int) -> None:
+    """Empty a whole Redis database: only for databases a test owns outright."""
     client = redis.Redis.from_url(redis_url(db))
     client.flushdb()
     client.close()
