@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from rdev.db import queries
-from rdev.db.models import Status, Task
+from rdev.db.models import Attempt, Status, Task, TaskEvent
 from rdev.db.models_fleet import Lane, ProviderPause, RuntimeSetting, Worker, WorkerStatus
 
 # Workers
@@ -287,3 +287,41 @@ def slot_facts(session: Session, task_id: Any) -> Any:
     """What admission needs of a task (status, type, project_id, spec), without loading it."""
     query = select(Task.status, Task.type, Task.project_id, Task.spec).where(Task.id == task_id)
     return session.execute(query).one_or_none()
+
+
+# Metrics
+
+
+def attempt_durations(
+    session: Session, buckets: tuple[float, ...]
+) -> list[tuple[str, list[int], float, int]]:
+    """Per task type: attempts that ended completed counted under each bucket bound, sum, count."""
+    seconds = func.extract("epoch", Attempt.ended_at - Attempt.started_at)
+    columns = [func.count().filter(seconds <= bound) for bound in buckets]
+    query = (
+        select(Task.type, *columns, func.coalesce(func.sum(seconds), 0), func.count())
+        .join(Task, Task.id == Attempt.task_id)
+        .where(Attempt.ended_at.is_not(None), Attempt.outcome == "completed")
+        .group_by(Task.type)
+    )
+    return [
+        (row[0], [int(n) for n in row[1 : 1 + len(buckets)]], float(row[-2]), int(row[-1]))
+        for row in session.execute(query)
+    ]
+
+
+def count_rescues(session: Session) -> int:
+    """Attempts lost with their worker: rescued to pending, or failed STALE_WORKER."""
+    rescued = select(func.count()).where(TaskEvent.kind == "rescued").scalar_subquery()
+    stale = select(func.count()).where(Attempt.outcome == "stale").scalar_subquery()
+    return int(session.execute(select(rescued + stale)).scalar_one())
+
+
+def count_pending_by_type(session: Session) -> dict[str, int]:
+    """Pending tasks of each type (the queue's depth)."""
+    query = (
+        select(Task.type, func.count())
+        .where(Task.status == Status.PENDING.value)
+        .group_by(Task.type)
+    )
+    return {type_: count for type_, count in session.execute(query)}
