@@ -7,7 +7,7 @@ from flask import Flask
 from rdev import handlers
 from rdev.config import Settings
 from rdev.tasks.celery_app import make_celery
-from rdev.web import errors, health, openapi, stream, work
+from rdev.web import errors, fleet, health, openapi, stream, work
 
 #: room for the envelope around the largest spec
 BODY_SLACK_BYTES = 64 * 1024
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_spec_bytes + BODY_SLACK_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["rdev"] = make_celery(settings).rdev
-    for blueprint in (work.bp, stream.bp, health.bp, openapi.bp):
+    for blueprint in (work.bp, stream.bp, health.bp, openapi.bp, fleet.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app
