@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from rdev import callbacks, dispatch, errors, lifecycle
-from rdev.db import execution_queries, queries
+from rdev.db import execution_queries, fleet_queries, queries
 from rdev.runtime import Runtime
 from rdev.web import schemas
 
@@ -93,11 +93,12 @@ def list_tasks() -> Response:
 
 @bp.get("/stats")
 def stats() -> Response:
-    """Counts by status and type, failures by code, and the oldest pending task's age."""
+    """Counts by status and type, failures by code, the oldest pending age, provider pauses."""
     with runtime().db.session() as session:
         rows = queries.count_by_status_and_type(session)
         failures = queries.count_failures_by_code(session)
         oldest = queries.oldest_pending_created_at(session)
+        pauses = fleet_queries.active_pauses(session)
     by_status: dict[str, int] = {}
     by_type: dict[str, dict[str, int]] = {}
     for status_, type_, count in rows:
@@ -110,6 +111,10 @@ def stats() -> Response:
         "by_type": by_type,
         "failures_by_code": dict(failures),
         "oldest_pending_age_s": age,
+        "provider_pauses": {
+            p.provider: {"until": p.until.isoformat(), "reason": p.reason, "task_id": p.task_id}
+            for p in pauses
+        },
     })
 
 
