@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from rdev import __version__, handlers
+from rdev.web import fleet
 from rdev.web.schemas import EnqueueBody
 
 bp = Blueprint("openapi", __name__)
@@ -75,6 +76,7 @@ def document() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Readiness", "responses": {
             "200": {"description": "ready"}, "503": {"description": "not ready"}}}},
     }
+    paths.update(fleet.openapi_paths(_op, _json))
     return {
         "openapi": "3.1.0",
         "info": {"title": "rdev", "version": __version__},
