@@ -82,7 +82,7 @@ class Settings(BaseModel):
     agent_idle_timeout_s: float = Field(300.0, gt=0)
     agent_permission_mode: str = "acceptEdits"
     agent_stop_grace_s: float = Field(5.0, ge=0)  # each wait of the stop ladder (stdin, SIGTERM)
-    agent_result_grace_s: float = Field(5.0, ge=0)  # how long an agent may linger after its result
+    agent_result_grace_s: float = Field(2.0, ge=0)  # how long an agent may linger after its result
     agent_api_retry_budget: int = Field(2, ge=0)  # provider retries tolerated before the queue backs off
 
     # Execution
