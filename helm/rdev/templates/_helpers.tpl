@@ -47,6 +47,19 @@ app.kubernetes.io/part-of: rdev
 {{- end }}
 {{- end }}
 
+{{/* Workers get their own ServiceAccount when they run deploy tasks (its token is mounted). */}}
+{{- define "rdev.workerServiceAccountName" -}}
+{{- if and .Values.deployTasks.enabled .Values.serviceAccount.create }}
+{{- printf "%s-worker" (include "rdev.fullname" .) }}
+{{- else }}
+{{- include "rdev.serviceAccountName" . }}
+{{- end }}
+{{- end }}
+
+{{- define "rdev.deployNamespaces" -}}
+{{- default (list .Release.Namespace) .Values.deployTasks.namespaces | toJson }}
+{{- end }}
+
 {{- define "rdev.configMapName" -}}
 {{- printf "%s-config" (include "rdev.fullname" .) }}
 {{- end }}
