@@ -25,7 +25,8 @@ def test_build_with_fake_agent_commits_and_pushes(harness: Harness, tmp_path: Pa
     assert result["files_changed"] == ["fake-claude.txt"]
     assert gitrepos.head(bare, "main") == result["commit_sha"]
     assert gitrepos.show(bare, "main", "fake-claude.txt") == "add a file\n"
-    assert result["session_id"] and result["cost_usd"] > 0
+    assert result["session_id"]
+    assert result["cost_usd"] > 0
     assert harness.workspaces() == [] or all(p.name[:36] != task["id"]
                                               for p in harness.workspaces())
 
@@ -61,7 +62,8 @@ def test_sdlc_failure_fails_the_task(harness: Harness, tmp_path: Path) -> None:
                            max_retries=0)
     done = harness.wait(task["id"], "failed")
     assert done["error_code"] == "AGENT_ERROR"
-    assert "exited 3" in done["error"] and "the plan is invalid" in done["error"]
+    assert "exited 3" in done["error"]
+    assert "the plan is invalid" in done["error"]
 
 
 @pytest.mark.parametrize(("script", "passed", "code"), [("exit 0", True, 0), ("exit 4", False, 4)])
