@@ -9,6 +9,9 @@ it. Output (stdout and stderr merged) is kept as a bounded tail.
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -64,20 +67,48 @@ def run(
     reader = threading.Thread(target=tail.read, args=(proc.stdout,), daemon=True)
     reader.start()
     timed_out, stopped = _wait(ctx, proc, started + min(timeout_s, max(ctx.remaining_s(), 0.1)))
-    code = process.stop_group(proc, 0.0, TERM_GRACE_S)
+    code = stop_group(proc)
     reader.join(timeout=TERM_GRACE_S)
     return Completed(code, tail.text(), round(time.monotonic() - started, 3), timed_out, stopped)
 
 
 def _wait(ctx: TaskContext, proc: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
     """Wait for the leader to exit; (timed out, stopped) when it had to be cut short."""
-    while not process.has_exited(proc.pid):
+    while not _exited(proc.pid):
         if ctx.stopped:
             return False, True
         if time.monotonic() >= deadline:
             return True, False
         time.sleep(POLL_S)
     return False, False
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> int:
+    """End the command's whole group (SIGTERM, then SIGKILL) and reap it; its exit code.
+
+    The leader is not reaped before the group is signalled, so its group id cannot have been
+    reused by an unrelated process.
+    """
+    if not _exited(proc.pid):
+        _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + TERM_GRACE_S
+        while not _exited(proc.pid) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+    _signal_group(proc.pid, signal.SIGKILL)  # and whatever it left running in its group
+    return proc.wait()
+
+
+def _exited(pid: int) -> bool:
+    """True once child `pid` has exited; it stays unreaped (WNOWAIT)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
+        os.killpg(pgid, sig)
 
 
 class Tail:

@@ -7,5 +7,5 @@ from rdev.execution import build, checks
 
 handlers.register("build", handler=build.build)
 handlers.register("sdlc", handler=build.sdlc)
-handlers.register("test", handler=checks.test)
+handlers.register("test", handler=checks.run_tests)
 handlers.register("deploy", handler=checks.deploy, side_effects=True)
