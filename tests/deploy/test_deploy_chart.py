@@ -215,15 +215,19 @@ def test_no_secret_value_in_any_configmap_or_plain_env() -> None:
         assert value in stored
 
 
-def test_agent_credentials_go_only_to_agent_containers() -> None:
-    """ANTHROPIC_API_KEY reaches the worker and claudebox, not the API, beat or Flower."""
+def test_secrets_reach_only_the_containers_that_use_them() -> None:
+    """Agent credentials reach only workers and claudebox; Flower gets the broker URL alone."""
     report = render(ALL_ON)
-    holders = set()
+    holders: dict[str, set[str]] = {}
     for _, pod in pod_specs(report):
         for container in containers(pod):
-            if "ANTHROPIC_API_KEY" in _env(container):
-                holders.add(container["name"])
-    assert holders == {"worker", "claudebox"}
+            for name in _env(container):
+                holders.setdefault(name, set()).add(container["name"])
+    assert holders["ANTHROPIC_API_KEY"] == {"worker", "claudebox"}
+    assert holders["RDEV_OPENCODE_PASSWORD"] == {"worker", "claudebox"}
+    assert "flower" not in holders["RDEV_DATABASE_URL"]
+    assert "flower" not in holders["RDEV_CALLBACK_SECRET"]
+    assert "flower" in holders["RDEV_BROKER_URL"]
 
 
 def test_existing_secret_replaces_the_chart_secret() -> None:

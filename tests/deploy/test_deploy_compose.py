@@ -118,10 +118,23 @@ def test_compose_rdev_environment_is_known_to_rdev() -> None:
     from rdev.config import PREFIX, Settings  # noqa: PLC0415
 
     known = {PREFIX + name.upper() for name in Settings.model_fields}
-    environment = compose()["services"]["api"]["environment"]
-    for name, value in environment.items():
-        if name.startswith(PREFIX) and expand(value):
-            assert name in known, f"{name} is not a setting of rdev.config"
+    for service in RDEV_SERVICES:
+        for name, value in compose()["services"][service]["environment"].items():
+            if name.startswith(PREFIX) and expand(value):
+                assert name in known, f"{service}: {name} is not a setting of rdev.config"
+
+
+def test_compose_secrets_reach_only_the_services_that_use_them() -> None:
+    """Agent credentials go to the worker only, and Flower gets no database URL."""
+    services = compose()["services"]
+    holders: dict[str, set[str]] = {}
+    for name in RDEV_SERVICES:
+        for variable in services[name]["environment"]:
+            holders.setdefault(variable, set()).add(name)
+    assert holders["ANTHROPIC_API_KEY"] == {"worker"}
+    assert holders["RDEV_OPENCODE_PASSWORD"] == {"worker"}
+    assert holders["RDEV_DATABASE_URL"] == RDEV_SERVICES - {"flower"}
+    assert holders["RDEV_BROKER_URL"] == RDEV_SERVICES
 
 
 def test_compose_worker_gets_time_to_finish_tasks() -> None:

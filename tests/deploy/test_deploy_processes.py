@@ -81,7 +81,7 @@ def _http(url: str, auth: str | None = None) -> tuple[int, bytes]:
 class Stack:
     """The processes of the compose stack, started locally."""
 
-    env: dict[str, str]
+    database_url: str
     scratch: Path
     services: dict[str, Any]
     processes: dict[str, Process] = field(default_factory=dict)
@@ -91,46 +91,43 @@ class Stack:
         command = [expand(word) for word in self.services[service]["command"]]
         return _localize(command, self.scratch)
 
-    def service_env(self, service: str) -> dict[str, str]:
-        env = dict(self.env)
+    def env(self, service: str) -> dict[str, str]:
+        """The service's compose environment, with this machine's database and broker."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RDEV_", "FLOWER_"))}
         for name, value in self.services[service].get("environment", {}).items():
-            if not name.startswith("RDEV_") and expand(value):
+            if expand(value):
                 env[name] = expand(value)
+        if "RDEV_DATABASE_URL" in env:
+            env["RDEV_DATABASE_URL"] = self.database_url
+        env.update(
+            RDEV_BROKER_URL=redis_url(REDIS_DB),
+            RDEV_DATA_DIR=str(self.scratch / "data"),
+            # Beat's quickest job, sooner than its production cadence, so the test sees it run.
+            RDEV_REDISPATCH_INTERVAL_S="1",
+            PATH=os.pathsep.join([str(BIN), env.get("PATH", "")]),
+            HOSTNAME=socket.gethostname(),
+            PYTHONUNBUFFERED="1",
+        )
         return env
 
     def start(self, service: str) -> Process:
         argv, port = self.argv(service)
-        process = Process(argv, self.service_env(service), self.scratch / f"{service}.log")
+        process = Process(argv, self.env(service), self.scratch / f"{service}.log")
         self.processes[service] = process
         if port:
             self.ports[service] = port
         return process
 
-    def run(self, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(self, service: str, argv: list[str], timeout: float = 60
+            ) -> subprocess.CompletedProcess[str]:
+        """A command in the service's environment, as a probe or hook in its container runs."""
         return subprocess.run(
-            argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            argv, env=self.env(service), capture_output=True, text=True, timeout=timeout,
+            check=False,
         )
 
     def healthcheck(self, *flags: str) -> subprocess.CompletedProcess[str]:
-        return self.run([str(BIN / "rdev"), "healthcheck", *flags], timeout=30)
-
-
-def _base_env(services: dict[str, Any], database_url: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RDEV_", "FLOWER_"))}
-    for name, value in services["api"]["environment"].items():
-        if expand(value):
-            env[name] = expand(value)
-    env.update(
-        RDEV_DATABASE_URL=database_url,
-        RDEV_BROKER_URL=redis_url(REDIS_DB),
-        RDEV_DATA_DIR=str(data_dir),
-        # Beat's quickest job, sooner than its production cadence, so the test sees it run.
-        RDEV_REDISPATCH_INTERVAL_S="1",
-        PATH=os.pathsep.join([str(BIN), env.get("PATH", "")]),
-        HOSTNAME=socket.gethostname(),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+        return self.run("worker", [str(BIN / "rdev"), "healthcheck", *flags], timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +143,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     except Exception as exc:
         drop_database(name)
         require("Redis", exc)
-    scratch = tmp_path_factory.mktemp("deploy")
-    services = compose()["services"]
-    built = Stack(_base_env(services, database_url, scratch / "data"), scratch, services)
+    built = Stack(database_url, tmp_path_factory.mktemp("deploy"), compose()["services"])
     try:
         yield built
     finally:
@@ -167,7 +162,7 @@ def _log(stack: Stack) -> str:
 def test_compose_commands_run_the_stack(stack: Stack) -> None:
     """Compose's commands migrate, serve /readyz, run a worker and beat, and show them in Flower."""
     argv, _ = stack.argv("migrate")
-    migrated = stack.run(argv)
+    migrated = stack.run("migrate", argv)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
     api = stack.start("api")
@@ -193,7 +188,7 @@ def test_compose_commands_run_the_stack(stack: Stack) -> None:
     assert beat.alive(), _log(stack)
 
     flower = stack.start("flower")
-    auth = stack.service_env("flower")["FLOWER_BASIC_AUTH"].split(",")[0]
+    auth = stack.env("flower")["FLOWER_BASIC_AUTH"].split(",")[0]
     flower_url = f"http://127.0.0.1:{stack.ports['flower']}"
     wait_for(lambda: _http(f"{flower_url}/healthcheck")[0] == 200 or not flower.alive(),
              60, "Flower /healthcheck", every=0.5)
@@ -216,12 +211,12 @@ def test_chart_prestop_drains_the_worker(stack: Stack) -> None:
         pytest.skip(f"{HELM_PYTHON} is missing: run .ci/setup.d/30-helm.sh")
     pod = one(render(), "Deployment", "-worker")["spec"]["template"]["spec"]
     drain = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
-    drained = stack.run(drain, timeout=60)
+    drained = stack.run("worker", drain, timeout=60)
     assert drained.returncode == 0, drained.stdout + drained.stderr
 
     def consumed_queues() -> list[str]:
-        result = stack.run([str(BIN / "celery"), "-A", "rdev", "inspect", "active_queues",
-                            "-d", NODE, "--json"], timeout=30)
+        result = stack.run("worker", [str(BIN / "celery"), "-A", "rdev", "inspect",
+                                      "active_queues", "-d", NODE, "--json"], timeout=30)
         replies = json.loads(result.stdout or "{}")
         return [queue["name"] for queue in replies.get(NODE, [])]
 

@@ -119,29 +119,33 @@ annotations:
   {{- end }}
 {{- end }}
 
-{{/* Environment of every rdev process: the ConfigMap plus the two connection secrets. */}}
+{{/* Environment of rdev's processes: the ConfigMap, the broker and, unless (dict "ctx" $
+"brokerOnly" true) is given (Flower), the database URL and callback secret. */}}
 {{- define "rdev.env" -}}
+{{- $ctx := .ctx | default . }}
 envFrom:
   - configMapRef:
-      name: {{ include "rdev.configMapName" . }}
+      name: {{ include "rdev.configMapName" $ctx }}
 env:
-  - name: RDEV_DATABASE_URL
-    valueFrom:
-      secretKeyRef:
-        name: {{ include "rdev.secretName" . }}
-        key: RDEV_DATABASE_URL
   - name: RDEV_BROKER_URL
     valueFrom:
       secretKeyRef:
-        name: {{ include "rdev.secretName" . }}
+        name: {{ include "rdev.secretName" $ctx }}
         key: RDEV_BROKER_URL
-  {{- if or .Values.secrets.existingSecret .Values.secrets.callbackSecret }}
+  {{- if not .brokerOnly }}
+  - name: RDEV_DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "rdev.secretName" $ctx }}
+        key: RDEV_DATABASE_URL
+  {{- if or $ctx.Values.secrets.existingSecret $ctx.Values.secrets.callbackSecret }}
   - name: RDEV_CALLBACK_SECRET
     valueFrom:
       secretKeyRef:
-        name: {{ include "rdev.secretName" . }}
+        name: {{ include "rdev.secretName" $ctx }}
         key: RDEV_CALLBACK_SECRET
         optional: true
+  {{- end }}
   {{- end }}
 {{- end }}
 
