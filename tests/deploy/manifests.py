@@ -124,10 +124,12 @@ def one(report: dict[str, Any], kind: str, suffix: str) -> dict[str, Any]:
 
 
 def pod_specs(report: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(workload name, pod spec) of every Deployment and Job."""
+    """(workload name, pod spec) of every Deployment, Job and (helm test) Pod."""
     for obj in objects(report):
         if obj["kind"] in {"Deployment", "Job"}:
             yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
+        elif obj["kind"] == "Pod":
+            yield obj["metadata"]["name"], obj["spec"]
 
 
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
