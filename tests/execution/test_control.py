@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,13 @@ def test_credentials_in_clone_url_are_used_but_never_shown(
     assert "***@" in done["spec"]["git_clone_url"]
     assert server.seen_auth.count(server.expected) >= 2  # clone and push both authenticated
     assert secret not in harness.worker.output()
+
+
+def test_workspace_left_by_a_dead_attempt_is_swept(harness: Harness, tmp_path: Path) -> None:
+    """A directory a crashed attempt left behind is removed when the worker starts another."""
+    leftover = harness.settings.workspaces / f"{uuid.uuid4()}.1"
+    (leftover / "repo").mkdir(parents=True)
+    bare = gitrepos.bare_repo(tmp_path, "sweep", {"README.md": "x\n"})
+    task = harness.enqueue("test", {"git_clone_url": gitrepos.url(bare), "command": ["true"]})
+    harness.wait(task["id"], "completed")
+    assert not leftover.exists()
