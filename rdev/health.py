@@ -43,7 +43,8 @@ def check_migrations(runtime: Runtime) -> Check:
         return Check("migrations", False, _reason(exc))
     head = migrate.head_revision()
     if current != head:
-        return Check("migrations", False, f"schema at {current}, code needs {head}: rdev db upgrade")
+        behind = f"schema at {current}, code needs {head}: rdev db upgrade"
+        return Check("migrations", False, behind)
     return Check("migrations", True, f"at {head}")
 
 

@@ -64,20 +64,25 @@ def execute_handler(ctx: TaskContext) -> Outcome:
                 ErrorCode.AGENT_ERROR, f"this worker has no handler for {ctx.type!r} tasks"
             )
         return Outcome(result=handler(ctx))
-    except Stopped as stopped:
-        return _stopped(stopped.reason)
-    except SoftTimeLimitExceeded:
-        return _stopped(StopReason.TIMEOUT)
-    except errors.TaskFailure as failure:
-        return Outcome(stop=ctx.stop_reason) if ctx.stop_reason else Outcome(failure=failure)
-    except errors.InvalidRequest as invalid:
-        return Outcome(failure=errors.TaskFailure(ErrorCode.INVALID_SPEC, str(invalid)))
     except Exception as exc:
-        if ctx.stop_reason is not None:
-            return _stopped(ctx.stop_reason)
-        log.exception("handler for task %s failed", ctx.task_id)
-        message = f"{type(exc).__name__}: {exc}"
-        return Outcome(failure=errors.TaskFailure(ErrorCode.AGENT_ERROR, message))
+        return _outcome_of_error(ctx, exc)
+
+
+def _outcome_of_error(ctx: TaskContext, exc: Exception) -> Outcome:
+    """A handler's exception as an outcome; a stop signal explains whatever followed it."""
+    if isinstance(exc, Stopped):
+        return _stopped(exc.reason)
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return _stopped(StopReason.TIMEOUT)
+    if ctx.stop_reason is not None:
+        return _stopped(ctx.stop_reason)
+    if isinstance(exc, errors.TaskFailure):
+        return Outcome(failure=exc)
+    if isinstance(exc, errors.InvalidRequest):
+        return Outcome(failure=errors.TaskFailure(ErrorCode.INVALID_SPEC, str(exc)))
+    log.exception("handler for task %s failed", ctx.task_id, exc_info=exc)
+    message = f"{type(exc).__name__}: {exc}"
+    return Outcome(failure=errors.TaskFailure(ErrorCode.AGENT_ERROR, message))
 
 
 def record(runtime: Runtime, ctx: TaskContext, outcome: Outcome) -> str:

@@ -36,7 +36,7 @@ def make_celery(settings: Settings) -> Celery:
         *handlers.BUILTIN_HANDLER_MODULES,
         *settings.handler_module_names,
     ]
-    app.rdev = Runtime(settings, app)  # type: ignore[attr-defined]
+    app.rdev = Runtime(settings, app)
     return app
 
 

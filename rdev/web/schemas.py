@@ -176,7 +176,9 @@ def redact_url(url: str) -> str:
 
 def _idempotency_key(field: str | None, header: str | None) -> str | None:
     if header is not None and not 1 <= len(header) <= 200:
-        raise errors.InvalidRequest("Idempotency-Key must be 1 to 200 characters", "Idempotency-Key")
+        raise errors.InvalidRequest(
+            "Idempotency-Key must be 1 to 200 characters", "Idempotency-Key"
+        )
     if field and header and field != header:
         raise errors.InvalidRequest(
             "Idempotency-Key header and idempotency_key field differ", "idempotency_key"

@@ -31,7 +31,9 @@ def enqueue() -> tuple[Response, int]:
     rt = runtime()
     payload = request.get_json(silent=True)
     if payload is None:
-        raise errors.InvalidRequest("the request body must be JSON (Content-Type: application/json)")
+        raise errors.InvalidRequest(
+            "the request body must be JSON (Content-Type: application/json)", "body"
+        )
     new = schemas.parse_enqueue(payload, request.headers.get("Idempotency-Key"), rt.settings)
     with rt.db.session() as session:
         task, created = lifecycle.enqueue(session, new)

@@ -1,4 +1,4 @@
-"""Delivery guarantees with a real worker: retries, cancel, priorities, time limits, lost messages."""
+"""Delivery with a real worker: retries, cancel, priorities, time limits, lost messages."""
 
 from __future__ import annotations
 

@@ -112,7 +112,9 @@ def test_idempotency_key_header_replays_the_first_task(client: FlaskClient) -> N
     again = client.post("/work/enqueue", json=body(), headers={"Idempotency-Key": "abc"})
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json["id"] == first.json["id"]
-    changed = client.post("/work/enqueue", json=body(priority=1), headers={"Idempotency-Key": "abc"})
+    changed = client.post(
+        "/work/enqueue", json=body(priority=1), headers={"Idempotency-Key": "abc"}
+    )
     assert_error(changed, 422, "IDEMPOTENCY_CONFLICT")
     assert count_tasks(client) == 1
 
@@ -162,7 +164,7 @@ def test_pagination_walks_1000_tasks_without_gaps(client: FlaskClient) -> None:
                                    "status=sleeping"])
 def test_bad_list_parameters_are_400(client: FlaskClient, query: str) -> None:
     """Malformed cursors, limits and statuses are 400 naming the parameter."""
-    field = query.split("=")[0]
+    field = query.split("=", maxsplit=1)[0]
     assert_error(client.get(f"/work?{query}"), 400, "INVALID_REQUEST", field)
 
 

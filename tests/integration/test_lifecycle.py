@@ -1,4 +1,4 @@
-"""The life cycle against real PostgreSQL: guarded transitions, fencing, retries, rescue, cleanup."""
+"""The life cycle against real PostgreSQL: transitions, fencing, retries, rescue, cleanup."""
 
 from __future__ import annotations
 
@@ -199,7 +199,9 @@ def test_cleanup_deletes_old_finished_tasks_in_batches(runtime: Runtime) -> None
     assert maintenance.cleanup(runtime) == 7
     with runtime.db.session() as session:
         left = {t.id for t in queries.list_tasks(session, queries.ListFilter(), limit=100)}
-        orphans = session.execute(text("SELECT count(*) FROM task_events WHERE task_id = ANY(:ids)"),
-                                  {"ids": [t.id for t in old]}).scalar_one()
+        orphans = session.execute(
+            text("SELECT count(*) FROM task_events WHERE task_id = ANY(:ids)"),
+            {"ids": [t.id for t in old]},
+        ).scalar_one()
     assert left == {fresh.id, waiting.id}
     assert orphans == 0

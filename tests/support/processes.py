@@ -1,7 +1,8 @@
-"""Starting rdev's real processes (worker, beat, API, Flower) for tests, and stopping them by PID."""
+"""Starting rdev's real processes (worker, beat, API, Flower) for tests; stopping them by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,10 +58,8 @@ class Process:
         return self.log.read_text(errors="replace")
 
     def signal_group(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def kill(self) -> None:
         """SIGKILL the whole process group (the worker and its pool children)."""
@@ -71,10 +70,8 @@ class Process:
         """SIGTERM, then SIGKILL if it lingers; always reaps the group."""
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.signal_group(signal.SIGKILL)
         if self.alive():
             self.popen.wait(timeout=10)
