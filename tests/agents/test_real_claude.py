@@ -67,7 +67,8 @@ def test_run_writes_file_and_reports_cost(
     assert result.text == FINAL_TEXT
     assert result.cost_usd > 0
     assert result.turns == 2
-    assert result.session_id and len(result.session_id) == 36
+    assert result.session_id
+    assert len(result.session_id) == 36
     assert result.input_tokens > 0
     assert result.output_tokens > 0
     assert events.kinds()[0] == "init"
