@@ -171,9 +171,9 @@ def expand(value: str, env: dict[str, str] | None = None) -> str:
 
 @functools.cache
 def _rdev_cli_commands() -> frozenset[tuple[str, ...]]:
-    import click  # noqa: PLC0415  (only the tests that check commands need rdev's CLI)
+    import click
 
-    from rdev import cli  # noqa: PLC0415
+    from rdev import cli
 
     paths: set[tuple[str, ...]] = set()
 

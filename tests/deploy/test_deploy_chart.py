@@ -309,7 +309,7 @@ def test_security_contexts_are_non_root_and_read_only() -> None:
 
 def test_configmap_and_env_hold_only_settings_rdev_knows() -> None:
     """Every RDEV_* variable the chart sets is a Settings field (rdev refuses unknown ones)."""
-    from rdev.config import PREFIX, Settings  # noqa: PLC0415
+    from rdev.config import PREFIX, Settings
 
     known = {PREFIX + name.upper() for name in Settings.model_fields}
     report = render(ALL_ON)

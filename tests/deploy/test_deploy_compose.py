@@ -115,7 +115,7 @@ def test_compose_variables_have_defaults_or_are_documented() -> None:
 
 def test_compose_rdev_environment_is_known_to_rdev() -> None:
     """Each RDEV_* variable compose passes is a setting rdev reads (rdev refuses unknown ones)."""
-    from rdev.config import PREFIX, Settings  # noqa: PLC0415
+    from rdev.config import PREFIX, Settings
 
     known = {PREFIX + name.upper() for name in Settings.model_fields}
     for service in RDEV_SERVICES:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.manifests import HELM_PYTHON, compose, expand, one, render
+from tests.deploy.manifests import ALL_ON, HELM_PYTHON, compose, expand, one, render
 from tests.support.processes import BIN, Process, free_port, wait_for
 from tests.support.services import (
     create_database,
@@ -225,3 +225,25 @@ def test_chart_prestop_drains_the_worker(stack: Stack) -> None:
 
     worker.popen.send_signal(signal.SIGTERM)
     assert worker.popen.wait(timeout=60) == 0, worker.output()[-3000:]
+
+
+def test_chart_claudebox_sidecar_answers_its_probe(stack: Stack) -> None:
+    """The chart's claudebox sidecar command starts and the chart's probe passes against it."""
+    pod = one(render(ALL_ON), "Deployment", "-worker")["spec"]["template"]["spec"]
+    (sidecar,) = pod["initContainers"]
+    argv, port = _localize(sidecar["args"], stack.scratch)
+    assert port
+    old_port = sidecar["args"][sidecar["args"].index("--port") + 1]
+    probe = [word.replace(f":{old_port}/", f":{port}/")
+             for word in sidecar["readinessProbe"]["exec"]["command"]]
+    probe[0] = str(BIN / probe[0])
+    env = stack.env("worker")
+    claudebox = Process(argv, env, stack.scratch / "claudebox.log")
+    stack.processes["claudebox"] = claudebox
+
+    def probe_passes() -> bool:
+        result = subprocess.run(probe, env=env, capture_output=True, timeout=30, check=False)
+        return result.returncode == 0
+
+    wait_for(lambda: probe_passes() or not claudebox.alive(), 30, "claudebox's probe", every=0.5)
+    assert claudebox.alive(), claudebox.output()[-3000:]
