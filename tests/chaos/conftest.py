@@ -1,0 +1,3 @@
+"""Chaos tier: real workers, beat, API, Redis and PostgreSQL processes, killed on purpose."""
+
+from tests.support.fixtures import *  # noqa: F403
