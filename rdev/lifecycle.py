@@ -34,6 +34,8 @@ ALLOWED: dict[Status, frozenset[Status]] = {
 }
 
 MAX_ERROR_CHARS = 4000
+#: every status change reserves the sequence number of the event that logs it, in one UPDATE
+NEXT_EVENT = {"event_seq": Task.event_seq + 1}
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def enqueue(session: Session, new: NewTask) -> tuple[Task, bool]:
     Returns the task and whether it was created; a replayed Idempotency-Key returns the first
     task, or raises `IdempotencyConflict` when the replay asked for something else.
     """
-    values = {**new.__dict__, "id": uuid.uuid4(), "dispatched_at": func.now()}
+    values = {**new.__dict__, "id": uuid.uuid4(), "dispatched_at": func.now(), "event_seq": 1}
     task = queries.insert_task(session, values)
     if task is None:
         assert new.idempotency_key is not None
@@ -106,7 +108,7 @@ def claim(
     )
     if task is not None:
         queries.insert_attempt(session, task)
-        _log(session, task, "claimed", {"worker_id": worker_id, "attempt": task.attempt}, False)
+        _log(session, task, "claimed", {"worker_id": worker_id, "attempt": task.attempt})
     return task
 
 
@@ -124,7 +126,7 @@ def complete(
     """End the current attempt successfully with its result."""
     task = _finish(session, task_id, attempt, Status.COMPLETED, result=result)
     queries.close_attempt(session, task_id, attempt, outcome=Outcome.COMPLETED)
-    _log(session, task, "completed", {}, False)
+    _log(session, task, "completed", {})
     return task
 
 
@@ -152,8 +154,8 @@ def fail(
     queries.close_attempt(
         session, task_id, attempt, outcome=outcome, error_code=failure.code, error=message
     )
-    _log(session, task, "retry_scheduled" if retry else "failed",
-         {"error_code": failure.code, "error": message, **data}, False)
+    kind = "retry_scheduled" if retry else "failed"
+    _log(session, task, kind, {"error_code": failure.code, "error": message, **data})
     return task
 
 
@@ -172,7 +174,10 @@ def cancel(session: Session, task_id: uuid.UUID) -> Task:
     elif task.status == Status.RUNNING:
         asked = queries.update_task(
             session, task_id, status=[Status.RUNNING],
-            values={"cancel_requested_at": func.coalesce(Task.cancel_requested_at, func.now())},
+            values={
+                "cancel_requested_at": func.coalesce(Task.cancel_requested_at, func.now()),
+                **NEXT_EVENT,
+            },
         )
         if asked is not None:
             _log(session, asked, "cancel_requested", {})
@@ -184,7 +189,7 @@ def finish_cancelled(session: Session, task_id: uuid.UUID, attempt: int) -> Task
     """Record that a running attempt stopped because cancel was requested."""
     task = _finish(session, task_id, attempt, Status.CANCELLED)
     queries.close_attempt(session, task_id, attempt, outcome=Outcome.CANCELLED)
-    _log(session, task, "cancelled", {"while": "running"}, False)
+    _log(session, task, "cancelled", {"while": "running"})
     return task
 
 
@@ -192,7 +197,7 @@ def release(session: Session, task_id: uuid.UUID, attempt: int, reason: str) -> 
     """Hand a running attempt back to pending without using a retry (worker shutting down)."""
     task = _requeue(session, _current(session, task_id, attempt), delay=0, count_retry=False)
     queries.close_attempt(session, task_id, attempt, outcome=Outcome.RESCUED, error=reason)
-    _log(session, task, "released", {"reason": reason}, False)
+    _log(session, task, "released", {"reason": reason})
     return task
 
 
@@ -293,7 +298,7 @@ def _transition(
         raise errors.InvalidTransition(str(task_id), frm.value, f"move to {to.value}")
     return queries.update_task(
         session, task_id, status=[frm], attempt=attempt, extra=extra or [],
-        values={**values, "status": to.value},
+        values={**values, "status": to.value, **NEXT_EVENT},
     )
 
 
@@ -315,9 +320,6 @@ def _refuse(session: Session, task_id: uuid.UUID, action: str) -> Task:
     raise errors.InvalidTransition(str(task_id), _get(session, task_id).status, action)
 
 
-def _log(
-    session: Session, task: Task, kind: str, data: dict[str, Any], any_attempt: bool = True
-) -> TaskEvent | None:
-    return queries.append_event(
-        session, task.id, kind, data, attempt=None if any_attempt else task.attempt
-    )
+def _log(session: Session, task: Task, kind: str, data: dict[str, Any]) -> TaskEvent:
+    """Log the change just made to `task`, which reserved the event's sequence number."""
+    return queries.insert_event(session, task, kind, data)

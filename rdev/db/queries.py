@@ -156,6 +156,15 @@ def append_event(
     ).one()
 
 
+def insert_event(session: Session, task: Task, kind: str, data: dict[str, Any]) -> TaskEvent:
+    """Log a change of `task` whose UPDATE already reserved `task.event_seq` for this event."""
+    return session.scalars(
+        insert(TaskEvent)
+        .values(task_id=task.id, seq=task.event_seq, attempt=task.attempt, kind=kind, data=data)
+        .returning(TaskEvent)
+    ).one()
+
+
 def list_events(
     session: Session, task_id: uuid.UUID, *, after: int, limit: int
 ) -> list[TaskEvent]:
