@@ -30,10 +30,14 @@ HEARTBEAT_S = 5.0
 SELF = "claudebox"
 
 
-def create_app(settings: Settings) -> Flask:
-    """The claudebox Flask app; nothing runs until a request arrives."""
+def create_app(settings: Settings, heartbeat_s: float = HEARTBEAT_S) -> Flask:
+    """The claudebox Flask app; nothing runs until a request arrives.
+
+    `heartbeat_s` is how often a quiet `/execute` stream gets a heartbeat line, which is also how
+    soon a client that went away is noticed (and its run cancelled).
+    """
     app = Flask("rdev.claudebox")
-    runs = _Runs()
+    runs = _Runs(heartbeat_s)
 
     @app.errorhandler(errors.InvalidRequest)
     def _invalid(exc: errors.InvalidRequest) -> tuple[Response, int]:
@@ -155,7 +159,8 @@ def _providers(settings: Settings) -> dict[str, Any]:
 class _Runs:
     """The runs in progress, by id, so they can be cancelled."""
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeat_s: float) -> None:
+        self.heartbeat_s = heartbeat_s
         self._lock = threading.Lock()
         self._adapters: dict[str, AgentAdapter] = {}
 
@@ -193,7 +198,7 @@ class _Runs:
         try:
             while True:
                 try:
-                    line = lines.get(timeout=HEARTBEAT_S)
+                    line = lines.get(timeout=self.heartbeat_s)
                 except queue.Empty:
                     line = _line({"type": "heartbeat"})
                 if line is None:
