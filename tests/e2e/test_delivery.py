@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from rdev.config import Settings
 from rdev.web.app import create_app
-from tests.e2e.test_execution import enqueue, task_of, wait_status
 from tests.support import services
+from tests.support.api import enqueue, task_of, wait_status
 from tests.support.probe import read_records
 from tests.support.processes import start_beat, start_worker, wait_for
 

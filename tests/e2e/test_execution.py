@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,29 +14,11 @@ from rdev import dispatch
 from rdev.config import Settings
 from rdev.db import queries
 from rdev.runtime import Runtime
+from tests.support.api import enqueue, wait_status
 from tests.support.probe import read_records
-from tests.support.processes import start_beat, start_worker, wait_for
+from tests.support.processes import start_beat, start_worker
 
 pytestmark = pytest.mark.e2e
-
-
-def enqueue(client: FlaskClient, **fields: Any) -> dict[str, Any]:
-    body = {"project_id": "proj", "type": "probe", "spec": {}, **fields}
-    response = client.post("/work/enqueue", json=body)
-    assert response.status_code == 201, response.json
-    return response.json  # type: ignore[return-value]
-
-
-def task_of(client: FlaskClient, task_id: str) -> dict[str, Any]:
-    return client.get(f"/work/{task_id}").json  # type: ignore[return-value]
-
-
-def wait_status(client: FlaskClient, task_id: str, *statuses: str, timeout: float = 30) -> dict:
-    def reached() -> dict[str, Any] | None:
-        task = task_of(client, task_id)
-        return task if task["status"] in statuses else None
-
-    return wait_for(reached, timeout, f"task {task_id} to reach {statuses}")
 
 
 def test_task_runs_to_completion(client: FlaskClient, settings: Settings, tmp_path: Path) -> None:
@@ -65,7 +47,7 @@ def test_duplicate_message_runs_once(
         task = enqueue(client, spec={"sleep_s": 2.0, "record": record})
         wait_status(client, task["id"], "running")
         with runtime.db.session() as session:
-            row = queries.get_task(session, __import__("uuid").UUID(task["id"]))
+            row = queries.get_task(session, uuid.UUID(task["id"]))
         assert row is not None
         assert dispatch.publish(runtime, row)
         assert dispatch.publish(runtime, row)
