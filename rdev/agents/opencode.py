@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
+from rdev import errors
 from rdev.agents import process
 from rdev.agents.base import (
     AgentAdapter,
@@ -119,6 +120,12 @@ class OpenCodeAdapter(AgentAdapter):
         return httpx.Client(base_url=url, auth=auth, timeout=timeout_s)
 
     def _execute(self, request: AgentRequest, on_event: EventCallback) -> AgentResult:
+        if request.allowed_tools:
+            # OpenCode can only switch named tools on or off, not restrict to a list; refusing is
+            # safer than running with more tools than the caller allowed.
+            raise errors.InvalidSpec(
+                "allowed_tools is not supported by the opencode provider", field="allowed_tools"
+            )
         inbox: Inbox[dict[str, Any]] = Inbox(self.idle_timeout(request), request.timeout_s)
         self.on_cancel(inbox.wake)
         with self._server(request, inbox) as (url, auth):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from rdev import errors
 from rdev.agents import registry
 from rdev.agents.base import AgentAdapter, AgentEvent, AgentRequest, AgentResult
 from rdev.agents.fake import FAKE_CLAUDE
@@ -163,3 +164,12 @@ def test_capabilities_and_availability(make_adapter: Callable[[], AgentAdapter])
     assert adapter.capabilities().cancel
     check = adapter.check_available(timeout_s=5.0)
     assert check.ok, check.detail
+
+
+def test_opencode_refuses_allowed_tools(settings: Settings, workdir: Path) -> None:
+    """OpenCode cannot restrict tools to a list, so a request that asks for it is INVALID_SPEC."""
+    adapter = registry.create("opencode", settings)
+    request = AgentRequest(prompt="hi", cwd=workdir, allowed_tools=("Read",))
+    with pytest.raises(errors.InvalidSpec) as caught:
+        adapter.run(request, Recorder())
+    assert caught.value.field == "allowed_tools"
