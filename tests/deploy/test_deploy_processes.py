@@ -64,8 +64,12 @@ def _localize(argv: list[str], scratch: Path) -> tuple[list[str], int | None]:
     return [str(BIN / result[0]), *result[1:]], port
 
 
-def _http(url: str, auth: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
+def _http(url: str, auth: str | None = None, body: dict[str, Any] | None = None
+          ) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
@@ -200,6 +204,35 @@ def test_compose_commands_run_the_stack(stack: Stack) -> None:
         return status == 200 and NODE in json.loads(body or b"{}")
 
     wait_for(flower_sees_worker, 60, f"Flower to list {NODE}", every=1)
+
+    # A task sent through the API runs on the worker; Flower shows it by name with its id.
+    repo = stack.scratch / "repo"
+    repo.mkdir()
+    for git in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "empty"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *git],
+                       cwd=repo, check=True, capture_output=True, timeout=30)
+    status, body = _http(f"{base}/work/enqueue", body={
+        "project_id": "deploy-test", "type": "test", "max_retries": 0,
+        "spec": {"git_clone_url": repo.as_uri(), "command": ["true"]},
+    })
+    assert status == 201, body
+    task_id = json.loads(body)["id"]
+
+    def finished() -> dict[str, Any] | None:
+        task: dict[str, Any] = json.loads(_http(f"{base}/work/{task_id}")[1] or b"{}")
+        return task if task.get("status") in {"completed", "failed", "cancelled"} else None
+
+    task = wait_for(finished, 60, f"task {task_id} to finish", every=0.5)
+    assert task["status"] == "completed", task
+
+    def flower_shows_task() -> bool:
+        status, body = _http(f"{flower_url}/api/tasks?limit=100", auth)
+        tasks = json.loads(body or b"{}") if status == 200 else {}
+        return any(info.get("name") == "rdev.execute"
+                   and task_id in f"{info.get('args')} {info.get('kwargs')}"
+                   for info in tasks.values())
+
+    wait_for(flower_shows_task, 30, "Flower to show the task as rdev.execute(<id>)", every=1)
 
 
 def test_chart_prestop_drains_the_worker(stack: Stack) -> None:
