@@ -3,7 +3,8 @@
 Each command runs in its own process group with no shell. The caller's attempt is polled while it
 runs: once the attempt is told to stop (cancel, time limit, fencing) or the command's own time
 limit passes, the whole group is stopped (SIGTERM, then SIGKILL), so nothing it started outlives
-it. Output (stdout and stderr merged) is kept as a bounded tail.
+it. Output (stdout and stderr merged) is kept as a bounded tail, and new output is handed to
+`on_output` about once a second so that a long command shows progress in the event log.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -24,6 +25,8 @@ from rdev.agents import process
 from rdev.context import TaskContext
 
 POLL_S = 0.05
+OUTPUT_EVERY_S = 1.0
+OUTPUT_CHUNK_CHARS = 4000
 TERM_GRACE_S = 2.0
 NOT_FOUND = 127
 
@@ -51,6 +54,7 @@ def run(
     cwd: Path,
     timeout_s: float,
     env: Mapping[str, str] | None = None,
+    on_output: Callable[[str], None] | None = None,
 ) -> Completed:
     """Run `argv` to its end, its time limit, or the attempt's stop; returns the outcome."""
     started = time.monotonic()
@@ -66,21 +70,45 @@ def run(
         return Completed(NOT_FOUND, message, time.monotonic() - started)
     reader = threading.Thread(target=tail.read, args=(proc.stdout,), daemon=True)
     reader.start()
-    timed_out, stopped = _wait(ctx, proc, started + min(timeout_s, max(ctx.remaining_s(), 0.1)))
+    deadline = started + min(timeout_s, max(ctx.remaining_s(), 0.1))
+    timed_out, stopped = _wait(ctx, proc, deadline, _Forward(tail, on_output))
     code = stop_group(proc)
     reader.join(timeout=TERM_GRACE_S)
+    _Forward(tail, on_output).flush()
     return Completed(code, tail.text(), round(time.monotonic() - started, 3), timed_out, stopped)
 
 
-def _wait(ctx: TaskContext, proc: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
+def _wait(
+    ctx: TaskContext, proc: subprocess.Popen[bytes], deadline: float, forward: _Forward
+) -> tuple[bool, bool]:
     """Wait for the leader to exit; (timed out, stopped) when it had to be cut short."""
     while not _exited(proc.pid):
         if ctx.stopped:
             return False, True
         if time.monotonic() >= deadline:
             return True, False
+        forward.maybe_flush()
         time.sleep(POLL_S)
     return False, False
+
+
+class _Forward:
+    """Hands a command's new output to a callback, at most once per OUTPUT_EVERY_S."""
+
+    def __init__(self, tail: Tail, on_output: Callable[[str], None] | None) -> None:
+        self.tail = tail
+        self.on_output = on_output
+        self.last = time.monotonic()
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self.last >= OUTPUT_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        fresh = self.tail.take_fresh(OUTPUT_CHUNK_CHARS)
+        if fresh and self.on_output is not None:
+            self.on_output(fresh)
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> int:
@@ -118,6 +146,7 @@ class Tail:
         self.limit = limit
         self._chunks: collections.deque[str] = collections.deque()
         self._size = 0
+        self._fresh: list[str] = []
         self._lock = threading.Lock()
 
     def read(self, stream: IO[bytes] | None) -> None:
@@ -131,9 +160,18 @@ class Tail:
     def _add(self, text: str) -> None:
         with self._lock:
             self._chunks.append(text)
+            self._fresh.append(text)
             self._size += len(text)
             while self._size - len(self._chunks[0]) >= self.limit and len(self._chunks) > 1:
                 self._size -= len(self._chunks.popleft())
+
+    def take_fresh(self, limit: int) -> str:
+        """Output that arrived since the last call, cut to its last `limit` characters."""
+        with self._lock:
+            fresh, self._fresh = "".join(self._fresh), []
+        if len(fresh) <= limit:
+            return fresh
+        return f"[... {len(fresh) - limit} chars skipped]\n" + fresh[-limit:]
 
     def text(self) -> str:
         """The collected tail."""

@@ -64,7 +64,8 @@ class Steps:
     def command(self, argv: list[str], cwd: Path, timeout_s: float) -> commands.Completed:
         """Run a command for the task, recording its start and end; cut short on stop."""
         self.emit("command_started", {"argv": argv})
-        done = commands.run(self.ctx, argv, cwd=cwd, timeout_s=timeout_s)
+        done = commands.run(self.ctx, argv, cwd=cwd, timeout_s=timeout_s,
+                            on_output=lambda text: self.emit("output", {"text": text}))
         self.ctx.check()
         self.emit("command_finished", {"argv": argv[:1], "exit_code": done.exit_code,
                                        "duration_s": done.duration_s, "timed_out": done.timed_out,

@@ -58,7 +58,7 @@ def test_cancel_mid_build_kills_the_agent_and_removes_the_workspace(
 
 def test_time_limit_stops_the_agent_as_timeout(harness: Harness, tmp_path: Path) -> None:
     """A build past its timeout_s ends as TIMEOUT, with no process or workspace left."""
-    task, workspace = _stalling_build(harness, tmp_path, timeout_s=4, max_retries=0)
+    task, workspace = _stalling_build(harness, tmp_path, timeout_s=6, max_retries=0)
     done = harness.wait(task["id"], "failed", timeout=20)
     assert done["error_code"] == "TIMEOUT"
     assert processes_in(workspace) == []

@@ -53,6 +53,8 @@ def test_late_client_gets_earlier_then_live_events(harness: Harness, tmp_path: P
     created = datetime.fromisoformat(finished["created_at"]).timestamp()
     assert finished["received"] - created < 1.0
     assert "two" in finished["data"]["output_tail"]
+    progress = [f["data"]["text"] for f in seen if f["kind"] == "output"]
+    assert progress[0].startswith("one")  # streamed while the command still ran
 
 
 def test_stream_resumes_after_last_event_id(harness: Harness) -> None:

@@ -29,6 +29,19 @@ def test_output_tail_keeps_the_end(tmp_path: Path) -> None:
     assert len(done.output) <= 200
 
 
+def test_new_output_is_forwarded_while_the_command_runs(tmp_path: Path) -> None:
+    """Output reaches `on_output` in pieces, before the command ends, and none is lost."""
+    pieces: list[tuple[float, str]] = []
+    started = time.monotonic()
+    done = commands.run(context(), ["sh", "-c", "echo early; sleep 1.5; echo late"],
+                        cwd=tmp_path, timeout_s=10,
+                        on_output=lambda text: pieces.append((time.monotonic() - started, text)))
+    assert done.ok
+    assert "".join(text for _, text in pieces) == "early\nlate\n"
+    assert pieces[0][1] == "early\n"
+    assert pieces[0][0] < 1.4
+
+
 def test_missing_program_is_exit_127(tmp_path: Path) -> None:
     """A command that cannot start reports 127 and why."""
     done = commands.run(context(), ["/nonexistent/tool"], cwd=tmp_path, timeout_s=5)
