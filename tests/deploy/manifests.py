@@ -20,6 +20,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 HELM_PYTHON = ROOT / ".venv-helm" / "bin" / "python"
 HADOLINT = ROOT / ".venv-helm" / "bin" / "hadolint"
+DOCKER_COMPOSE = ROOT / ".venv-helm" / "bin" / "docker-compose"
 HELM_TOOL = Path(__file__).with_name("helm_tool.py")
 
 #: Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema we have.

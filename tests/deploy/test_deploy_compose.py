@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from tests.deploy.manifests import (
     COMPOSE,
+    DOCKER_COMPOSE,
     ENV_EXAMPLE,
     HADOLINT,
     ROOT,
@@ -43,6 +45,34 @@ def _duration_s(value: str) -> float:
     for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value):
         total += float(number) * units[unit]
     return total
+
+
+def _resolved(*env_file: str) -> dict[str, Any]:
+    """The compose model as docker compose itself resolves it (no Docker engine needed)."""
+    require_helm()
+    result = subprocess.run(
+        [str(DOCKER_COMPOSE), "-f", str(COMPOSE), *env_file, "config", "--format", "json"],
+        capture_output=True, text=True, timeout=60, check=False, cwd="/",
+    )
+    assert result.returncode == 0, result.stderr
+    model: dict[str, Any] = json.loads(result.stdout)
+    return model
+
+
+@pytest.mark.parametrize("env_file", [["--env-file", "/dev/null"],
+                                      ["--env-file", str(ENV_EXAMPLE)]],
+                         ids=["defaults", "env-example"])
+def test_docker_compose_accepts_the_file(env_file: list[str]) -> None:
+    """docker compose validates the file and resolves its commands as this suite reads them."""
+    resolved = _resolved(*env_file)["services"]
+    ours = compose()["services"]
+    assert set(resolved) == set(ours)
+    env = _env_example() if env_file[1] == str(ENV_EXAMPLE) else {}
+    for name, service in ours.items():
+        if "command" in service:
+            assert resolved[name]["command"] == [expand(w, env) for w in service["command"]], name
+        for variable, value in service.get("environment", {}).items():
+            assert (resolved[name]["environment"][variable] or "") == expand(value, env), variable
 
 
 def test_compose_services_and_dependencies() -> None:
