@@ -23,6 +23,7 @@ TASK_MODULES = [
     "rdev.tasks.execute",
     "rdev.tasks.maintenance",
     "rdev.tasks.callbacks",
+    "rdev.tasks.workspaces",
     "rdev.tasks.worker_signals",
 ]
 
