@@ -9,9 +9,12 @@ does.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import queue
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,7 +123,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return json.loads(self.rfile.read(length) or b"{}")
 
+    def _authorized(self) -> bool:
+        password = self.server.password
+        if password is None:
+            return True
+        expected = "Basic " + base64.b64encode(f"opencode:{password}".encode()).decode()
+        if self.headers.get("authorization") == expected:
+            return True
+        self._json(401, {"name": "Unauthorized", "data": {"message": "bad password"}})
+        return False
+
     def do_GET(self) -> None:
+        if not self._authorized():
+            return
         state = self.server.state
         if self.path == "/global/health":
             self._json(200, {"healthy": True, "version": "fake"})
@@ -132,7 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"name": "NotFoundError", "data": {"message": "no such session"}})
 
     def do_POST(self) -> None:
-        state, body = self.server.state, self._body()
+        body = self._body()
+        if not self._authorized():
+            return
+        state = self.server.state
         parts = self.path.strip("/").split("/")
         if parts == ["session"]:
             sid = f"ses_fake{len(state.sessions) + 1}"
@@ -184,8 +202,9 @@ class FakeOpenCode(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0, password: str | None = None) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.password = password
         self.state = _State()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
@@ -197,3 +216,19 @@ class FakeOpenCode(ThreadingHTTPServer):
                 subscriber.put(None)
         self.shutdown()
         self.server_close()
+
+
+def main(argv: list[str]) -> None:
+    """`fake_opencode.py serve --port P [--hostname H]`: serve in the foreground, like the real CLI
+    (`--version` prints a version); honours OPENCODE_SERVER_PASSWORD."""
+    if argv[:1] == ["--version"]:
+        print("0.0.0-fake")
+        return
+    port = int(argv[argv.index("--port") + 1])
+    server = FakeOpenCode(port, os.environ.get("OPENCODE_SERVER_PASSWORD"))
+    threading.Event().wait()  # until the adapter stops our process group
+    server.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -190,3 +191,41 @@ def test_availability(settings: Settings, claudebox: ServerThread) -> None:
     assert adapter_for(settings, claudebox).check_available(5.0).ok
     unreachable = settings.with_overrides(claudebox_url="http://127.0.0.1:9")
     assert not ClaudeboxAdapter(unreachable).check_available(1.0).ok
+
+
+def test_claudebox_command_serves(settings: Settings, workdir: Path, tmp_path: Path) -> None:
+    """The `claudebox` CLI command serves the API in its own process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = (
+        "import sys; from rdev.agents.claudebox_server import claudebox_command; "
+        "claudebox_command()(sys.argv[1:])"
+    )
+    env = {**os.environ, "RDEV_AGENT": "fake"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(url):
+            assert server.poll() is None, "rdev claudebox exited"
+            assert time.monotonic() < deadline, "rdev claudebox never answered"
+            time.sleep(0.1)
+        adapter = ClaudeboxAdapter(settings.with_overrides(claudebox_url=url))
+        result = adapter.run(AgentRequest(prompt="hi", cwd=workdir), Events())
+        assert result.success
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=5).is_success
+    except httpx.HTTPError:
+        return False

@@ -7,6 +7,7 @@ Scenarios are chosen by a `[scenario:NAME]` tag in the prompt, which every stand
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,14 +140,14 @@ def test_cancel_after_end_is_harmless(
 
 def test_idle_timeout(make_adapter: Callable[[], AgentAdapter], workdir: Path) -> None:
     """An agent that goes silent for the idle timeout fails with TIMEOUT."""
-    result = run(make_adapter(), workdir, "[scenario:stall] go", idle_timeout_s=1.0)
+    result = run(make_adapter(), workdir, "[scenario:stall] go", idle_timeout_s=0.5)
     assert result.error_code == ErrorCode.TIMEOUT
     assert not result.cancelled
 
 
 def test_wall_clock_timeout(make_adapter: Callable[[], AgentAdapter], workdir: Path) -> None:
     """An agent still busy at the request's time limit fails with TIMEOUT."""
-    result = run(make_adapter(), workdir, "[scenario:stall] go", timeout_s=1.5)
+    result = run(make_adapter(), workdir, "[scenario:stall] go", timeout_s=1.0)
     assert result.error_code == ErrorCode.TIMEOUT
 
 
@@ -173,3 +174,33 @@ def test_opencode_refuses_allowed_tools(settings: Settings, workdir: Path) -> No
     with pytest.raises(errors.InvalidSpec) as caught:
         adapter.run(request, Recorder())
     assert caught.value.field == "allowed_tools"
+
+
+def test_opencode_owns_a_server_when_no_url(
+    settings: Settings, workdir: Path, tmp_path: Path
+) -> None:
+    """Without a URL the OpenCode adapter starts `opencode serve` with a password, runs the session
+    on it and stops it afterwards."""
+    script = Path(__file__).with_name("fake_opencode.py")
+    binary = tmp_path / "opencode"
+    binary.write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
+    binary.chmod(0o755)
+    adapter = registry.create("opencode", settings.with_overrides(opencode_bin=str(binary)))
+    assert adapter.check_available(5.0).ok
+    result = adapter.run(AgentRequest(prompt="say hi", cwd=workdir), Recorder())
+    assert result.success, result
+    assert result.cost_usd == 0.0042
+    assert (result.input_tokens, result.output_tokens) == (300, 25)
+    assert not [pid for pid in processes_running(str(script))]
+
+
+def processes_running(marker: str) -> list[int]:
+    """Live processes whose command line mentions `marker`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # the process ended while we looked
+    return found
