@@ -67,6 +67,7 @@ class Repo:
     remote: Remote
     branch: str | None
     base_sha: str | None
+    config: bytes = b""  # .git/config as cloned, restored before rdev's own commit and push
 
 
 class Git:
@@ -85,7 +86,7 @@ class Git:
     def run(self, args: list[str], cwd: Path, remote: Remote | None = None) -> commands.Completed:
         """`git args...` in `cwd` (no hooks), with the remote's credentials when given."""
         env = process.agent_env({**self.base_env, **(remote.env() if remote else {})})
-        argv = ["git", "-c", "core.hooksPath=/dev/null", *args]
+        argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args]
         done = commands.run(self.ctx, argv, cwd=cwd, timeout_s=self.ctx.settings.git_timeout_s,
                             env=env)
         self.ctx.check()
@@ -110,18 +111,30 @@ class Git:
         if not done.ok:
             raise self._failure("clone", done, NOT_FOUND_HINTS, ErrorCode.INVALID_SPEC)
         branch = self.output(["symbolic-ref", "--short", "-q", "HEAD"], path)
-        return Repo(path, remote, branch, self.output(["rev-parse", "HEAD"], path))
+        config = (path / ".git" / "config").read_bytes()
+        return Repo(path, remote, branch, self.output(["rev-parse", "HEAD"], path), config)
 
     def commit(self, repo: Repo, message: str) -> tuple[str, list[str]] | None:
-        """Commit every change in the work tree; (sha, files changed), or None when unchanged."""
+        """Commit every change in the work tree; (head sha, files changed since the clone), or
+        None when nothing changed. Commits the agent made itself count as changes too.
+
+        The agent ran arbitrary tools in the work tree: the repository's config goes back to
+        what the clone wrote, so no proxy, helper or filter it added runs with the credentials.
+        """
+        (repo.path / ".git" / "config").write_bytes(repo.config)
         self._checked(["add", "--all"], repo.path, "add")
-        files = self.output(["diff", "--cached", "--name-only", "-z"], repo.path) or ""
-        changed = [name for name in files.split("\0") if name]
-        if not changed:
+        if self._names(["diff", "--cached", "--name-only", "-z"], repo.path):
+            self._checked(["commit", "--no-verify", "--quiet", "-m", message], repo.path, "commit")
+        head = self.output(["rev-parse", "HEAD"], repo.path)
+        if head is None or head == repo.base_sha:
             return None
-        self._checked(["commit", "--no-verify", "--quiet", "-m", message], repo.path, "commit")
-        sha = self.output(["rev-parse", "HEAD"], repo.path) or ""
-        return sha, sorted(changed)
+        since = [repo.base_sha, head] if repo.base_sha else ["--root", head]
+        args = ["diff-tree", "-r", "--no-commit-id", "--name-only", "-z", *since]
+        return head, self._names(args, repo.path)
+
+    def _names(self, args: list[str], cwd: Path) -> list[str]:
+        listed = self.output(args, cwd) or ""
+        return sorted(name for name in listed.split("\0") if name)
 
     def push(self, repo: Repo, branch: str) -> str:
         """Push HEAD to `branch` of the remote; a rejection is a failure, never a silent success."""

@@ -35,13 +35,19 @@ NODE_BIN = Path(__file__).resolve().parents[2] / "node_modules" / ".bin"
 CALLBACK_SECRET = "callback-test-secret"
 
 SDLC = """#!/usr/bin/env python3
-import pathlib, sys
+import pathlib, subprocess, sys
 command, args = sys.argv[1], sys.argv[2:]
 print(f"sdlc {command} {' '.join(args)}", flush=True)
 if command == "fail":
     print("sdlc: the plan is invalid", file=sys.stderr)
     sys.exit(3)
 pathlib.Path(f"sdlc-{command}.txt").write_text("\\n".join(args) + "\\n")
+if command == "selfcommit":
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run(["git", "-c", "user.name=cli", "-c", "user.email=cli@x", "commit", "-qm",
+                    "made by the cli"], check=True)
+if command == "gpgsign":
+    subprocess.run(["git", "config", "commit.gpgsign", "true"], check=True)
 """
 
 KUBECTL = """#!/usr/bin/env python3

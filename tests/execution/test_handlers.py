@@ -55,6 +55,20 @@ def test_sdlc_runs_the_cli_with_args_and_pushes(harness: Harness, tmp_path: Path
     assert gitrepos.show(bare, "main", "sdlc-plan.txt").splitlines() == args
 
 
+@pytest.mark.parametrize("command", ["selfcommit", "gpgsign"])
+def test_sdlc_changes_reach_the_remote_whatever_the_cli_did_to_git(
+    harness: Harness, tmp_path: Path, command: str
+) -> None:
+    """Commits the CLI made itself are pushed; git config it changed is undone before commit."""
+    bare = gitrepos.bare_repo(tmp_path, command, {"README.md": "x\n"})
+    task = harness.enqueue("sdlc", {"git_clone_url": gitrepos.url(bare), "command": command,
+                                    "auto_push": True}, max_retries=0)
+    done = harness.wait(task["id"], "completed", "failed")
+    assert done["status"] == "completed", done["error"]
+    assert done["result"]["files_changed"] == [f"sdlc-{command}.txt"]
+    assert gitrepos.head(bare, "main") == done["result"]["commit_sha"]
+
+
 def test_sdlc_failure_fails_the_task(harness: Harness, tmp_path: Path) -> None:
     """A non-zero exit of the SDLC CLI fails the task with its output."""
     bare = gitrepos.bare_repo(tmp_path, "sdlcfail", {"README.md": "x\n"})
