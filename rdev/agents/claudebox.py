@@ -188,7 +188,7 @@ class _Reader:
                         self._deliver(json.loads(line))
         except HttpError as exc:
             self.error = exc
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, httpx.StreamError, ValueError, OSError) as exc:
             self.error = HttpError(f"POST /execute: {exc}", None)
         finally:
             self.inbox.finish()

@@ -182,12 +182,14 @@ class _Session:
         self._events: httpx.Response | None = None
 
     def run(self) -> AgentResult:
-        connected = threading.Event()
-        threading.Thread(target=self._read_events, args=(connected,), daemon=True).start()
+        threading.Thread(target=self._read_events, daemon=True).start()
         try:
-            if not connected.wait(30.0):
-                return failed_result(TIMED_OUT, "GET /event: no server.connected within 30 s")
-            return self._prompt()
+            stop = self._await_connected()
+            if stop is None:
+                return self._prompt()
+            if self.adapter.cancelled:
+                return cancelled_result(self.request.session_id)
+            return failed_result(*_stop_failure(stop, self.inbox))
         except HttpError as exc:
             return failed_result(classify([exc.message], Signals(status=exc.status)), exc.message)
         except httpx.HTTPError as exc:
@@ -220,6 +222,16 @@ class _Session:
         result = stream.result(cancelled=cancelled)
         self.on_event(AgentEvent(EventKind.RESULT, result.to_json()))
         return result
+
+    def _await_connected(self) -> Stop | None:
+        """Wait for the bus's `server.connected` frame, so no event of the run can be missed."""
+        while True:
+            item = self.inbox.get()
+            if isinstance(item, Stop):
+                if item != Stop.WAKE or self.adapter.cancelled:
+                    return item
+            elif item.get("type") == "server.connected":
+                return None
 
     def _follow(self, stream: OpenCodeStream) -> Stop | None:
         while True:
@@ -256,18 +268,15 @@ class _Session:
         with contextlib.suppress(httpx.HTTPError):
             self.client.post(f"/session/{session_id}/abort", headers=self.headers, timeout=10.0)
 
-    def _read_events(self, connected: threading.Event) -> None:
+    def _read_events(self) -> None:
         try:
             with self.client.stream(
                 "GET", "/event", headers=self.headers, timeout=httpx.Timeout(10.0, read=None)
             ) as response:
                 self._events = check(response)
                 for data in iter_sse(response.iter_lines()):
-                    frame = json.loads(data)
-                    if frame.get("type") == "server.connected":
-                        connected.set()
-                    self.inbox.put(frame)
-        except (httpx.HTTPError, HttpError, ValueError):
+                    self.inbox.put(json.loads(data))
+        except (httpx.HTTPError, httpx.StreamError, HttpError, ValueError, OSError):
             pass  # the run loop sees the end of the stream (EOF) or its own timeout
         finally:
             self.inbox.finish()
