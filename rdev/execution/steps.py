@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rdev import errors
 from rdev.config import Settings
 from rdev.context import TaskContext
 from rdev.db import execution_queries
@@ -92,7 +93,12 @@ class Steps:
         if spec.get("auto_push", False):
             branch = spec.get("branch") or repo.branch or "main"
             self.emit("push_started", {"branch": branch})
-            self.git.push(repo, branch)
+            try:
+                self.git.push(repo, branch)
+            except errors.TaskFailure as failure:
+                note = f"commit {made[0]} ({', '.join(made[1][:10])}) was not pushed"
+                raise errors.TaskFailure(failure.code, f"{failure.message}\n{note}",
+                                         details=failure.details) from None
             fields.update(branch=branch, pushed=True)
             self.emit("push", {"branch": branch, "sha": made[0]})
         return fields

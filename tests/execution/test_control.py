@@ -76,6 +76,7 @@ def test_rejected_push_fails_the_build(harness: Harness, tmp_path: Path) -> None
     assert done["error_code"] == "AGENT_ERROR"
     assert "push to main was rejected" in done["error"]
     assert "protected: pushes are not allowed" in done["error"]
+    assert "fake-claude.txt) was not pushed" in done["error"]
     assert gitrepos.head(bare, "main") == before
     kinds = harness.kinds(task["id"])
     assert "commit" in kinds
