@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 TASKS = 100
 WORKERS = 3
-CHAOS_S = 20.0
+CHAOS_S = 15.0
 
 
 def test_random_sigkills_lose_nothing_and_never_overlap(
