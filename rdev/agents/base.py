@@ -284,19 +284,22 @@ class AgentAdapter(ABC):
                 raise RuntimeError(f"{self.name} adapter already ran; create one per run")
             self._started = True
         request.validate(float(self.settings.max_task_timeout_s))
-        unknown = sorted(
-            set(request.provider_options) - (self.options or set(request.provider_options))
-        )
-        if unknown:
-            raise errors.InvalidSpec(
-                f"unknown {self.name} option {unknown[0]!r}", field="provider_options"
-            )
+        self._check_options(request)
         started = time.monotonic()
         if self.cancelled:
             result = cancelled_result(request.session_id)
         else:
             result = self._execute(request, on_event)
         return _with_duration(result, time.monotonic() - started)
+
+    def _check_options(self, request: AgentRequest) -> None:
+        if self.options is None:
+            return
+        unknown = sorted(set(request.provider_options) - self.options)
+        if unknown:
+            raise errors.InvalidSpec(
+                f"unknown {self.name} option {unknown[0]!r}", field="provider_options"
+            )
 
     def cancel(self) -> None:
         """Stop the run (thread-safe, idempotent; harmless before the start or after the end)."""

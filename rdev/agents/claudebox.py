@@ -29,8 +29,8 @@ from rdev.agents.base import (
     failed_result,
 )
 from rdev.agents.classify import TIMED_OUT, UNKNOWN_FAILURE, Classification, Signals, classify
+from rdev.agents.httpcalls import HttpError, check
 from rdev.agents.inbox import Inbox, Stop
-from rdev.agents.opencode import HttpError, check
 from rdev.codes import ErrorCode
 from rdev.config import Settings
 
@@ -47,6 +47,7 @@ class ClaudeboxClient:
         self.timeout_s = timeout_s
 
     def http(self, timeout: httpx.Timeout | float | None = None) -> httpx.Client:
+        """A client for the sidecar (the caller closes it)."""
         return httpx.Client(base_url=self.url, timeout=timeout or self.timeout_s)
 
     def _post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> Any:

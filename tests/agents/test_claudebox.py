@@ -17,7 +17,7 @@ import pytest
 from rdev.agents.base import AgentRequest
 from rdev.agents.claudebox import ClaudeboxAdapter, ClaudeboxClient
 from rdev.agents.claudebox_server import create_app
-from rdev.agents.opencode import HttpError
+from rdev.agents.httpcalls import HttpError
 from rdev.codes import ErrorCode
 from rdev.config import Settings
 from tests.agents.conftest import Events, ServerThread
