@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from rdev import health
+from rdev.agents import claudebox_server
 from rdev.config import Settings
 from rdev.db import migrate
 from rdev.errors import ConfigError
@@ -116,6 +117,8 @@ def up(data_dir: str | None, port: int | None) -> None:
         embed_broker="broker_url" not in external,
     )
 
+
+main.add_command(claudebox_server.claudebox_command())
 
 if __name__ == "__main__":
     main()
