@@ -115,3 +115,29 @@ def test_workspace_left_by_a_dead_attempt_is_swept(harness: Harness, tmp_path: P
     task = harness.enqueue("test", {"git_clone_url": gitrepos.url(bare), "command": ["true"]})
     harness.wait(task["id"], "completed")
     assert not leftover.exists()
+
+
+def test_agent_never_sees_the_credentials(harness: Harness, tmp_path: Path) -> None:
+    """While the agent runs, neither the clone's git config nor its environment holds the token."""
+    secret = "agent-must-not-see-this"
+    gitrepos.bare_repo(tmp_path, "hidden", {"README.md": "x\n"})
+    server = GitHttp(tmp_path, "bot", secret)
+    try:
+        url = server.url.replace("http://", f"http://bot:{secret}@") + "/hidden.git"
+        task = harness.enqueue("build", {"git_clone_url": url, "agent": "fake",
+                                         "prompt": "[scenario:stall] look around"})
+        harness.wait_event(task["id"], "agent.init")
+        workspace = harness.settings.workspaces / f"{task['id']}.1"
+        config = (workspace / "repo" / ".git" / "config").read_text()
+        agents = processes_in(workspace)
+        environments = [Path(f"/proc/{pid}/environ").read_bytes() for pid in agents]
+        harness.client.post(f"/work/{task['id']}/cancel")
+        harness.wait(task["id"], "cancelled", timeout=15)
+    finally:
+        server.close()
+    assert server.url in config
+    assert secret not in config
+    assert agents
+    assert all(secret.encode() not in env for env in environments)
+    assert all(server.expected.split()[-1].encode() not in env for env in environments)
+    assert all(b"GIT_CONFIG_VALUE" not in env for env in environments)
