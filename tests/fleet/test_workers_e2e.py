@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 
 from rdev.config import Settings
 from tests.support.probe import read_records
-from tests.support.processes import Process, start_worker, wait_for
+from tests.support.processes import Process, start_beat, start_worker, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -144,3 +145,31 @@ def test_project_slot_is_handed_on_without_beat(
     spans = sorted((r["start"], r["end"]) for r in read_records(record) if r["phase"] == "end")
     assert len(spans) == 6
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+
+
+def test_rate_limit_pauses_the_provider_until_its_reset(
+    client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    """After RATE_LIMITED with a reset time, the provider's other tasks start only after it."""
+    record = str(tmp_path / "record.jsonl")
+    worker = start_worker(settings, tmp_path, "pause", concurrency=2)
+    beat = start_beat(settings, tmp_path)
+    try:
+        limited = enqueue(client, spec={"agent": "x", "fail_code": "RATE_LIMITED",
+                                        "fail_times": 1, "retry_after_s": 4.0})
+        wait_for(lambda: status_of(client, limited["id"])["retry_count"] == 1, 20, "the 429")
+        pauses = client.get("/work/stats").json["provider_pauses"]
+        assert set(pauses) == {"x"}
+        waiting = [enqueue(client, spec={"agent": "x", "record": record}) for _ in range(2)]
+        free = enqueue(client, spec={"agent": "y", "record": record})
+        assert wait_status(client, free["id"], "completed")["retry_count"] == 0
+        for task in [limited, *waiting]:
+            done = wait_status(client, task["id"], "completed", timeout=30)
+            assert done["retry_count"] == (1 if task is limited else 0)
+    finally:
+        beat.stop()
+        worker.stop()
+    until = datetime.fromisoformat(pauses["x"]["until"]).timestamp()
+    starts = {r["task"]: r["start"] for r in read_records(record) if r["phase"] == "start"}
+    assert starts[free["id"]] < until
+    assert all(starts[task["id"]] >= until for task in waiting)
