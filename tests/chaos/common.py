@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -75,3 +76,32 @@ def assert_no_overlap(attempts: list[Attempt]) -> None:
     for earlier, later in itertools.pairwise(sorted(attempts, key=lambda a: a.attempt)):
         assert earlier.ended_at is not None, f"attempt {earlier.attempt} never ended"
         assert earlier.ended_at <= later.started_at, (earlier.attempt, later.attempt)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The processes of a process group (a worker and its pool children), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def assert_retries_followed_the_kills(record: str, killed_at: dict[int, float]) -> None:
+    """An attempt cut short by a SIGKILL was retried only after its process was dead."""
+    runs: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for entry in read_records(record):
+        runs[entry["task"]].setdefault(entry["attempt"], {}).update(
+            {entry["phase"]: True, "pid": entry["pid"], "start": entry["start"]})
+    checked = 0
+    for attempts in runs.values():
+        for earlier, later in itertools.pairwise(sorted(attempts)):
+            cut = attempts[earlier]
+            if "end" not in cut and cut["pid"] in killed_at:
+                assert attempts[later]["start"] >= killed_at[cut["pid"]]
+                checked += 1
+    assert checked > 0, "no attempt was cut short by a kill"

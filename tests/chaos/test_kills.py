@@ -14,7 +14,13 @@ from rdev.config import Settings
 from rdev.db import queries
 from rdev.runtime import Runtime
 from rdev.tasks.celery_app import make_celery
-from tests.chaos.common import assert_each_ran_to_the_end_once, enqueue, wait_all_terminal
+from tests.chaos.common import (
+    assert_each_ran_to_the_end_once,
+    assert_retries_followed_the_kills,
+    enqueue,
+    group_pids,
+    wait_all_terminal,
+)
 from tests.support.probe import read_records
 from tests.support.processes import start_beat, start_worker, wait_for
 
@@ -31,17 +37,20 @@ def test_random_sigkills_lose_nothing_and_never_overlap(
     """100 tasks under random SIGKILLs of whole workers: each ends exactly once, no overlap."""
     record = str(tmp_path / "record.jsonl")
     rng = random.Random(5)
-    ids = [enqueue(client, spec={"sleep_s": rng.uniform(0.2, 1.5), "record": record})
+    ids = [enqueue(client, spec={"sleep_s": rng.uniform(0.2, 1.0), "record": record})
            for _ in range(TASKS)]
     beat = start_beat(settings, tmp_path)
     workers = [start_worker(settings, tmp_path, f"k{i}", concurrency=2) for i in range(WORKERS)]
     kills = 0
+    killed_at: dict[int, float] = {}
     try:
         deadline = time.monotonic() + CHAOS_S
         while time.monotonic() < deadline:
             time.sleep(rng.uniform(0.5, 2.5))
             victim = rng.randrange(WORKERS)
+            doomed = group_pids(workers[victim].pid)
             workers[victim].kill()
+            killed_at.update(dict.fromkeys(doomed, time.time()))
             kills += 1
             workers[victim] = start_worker(settings, tmp_path, f"k{victim}", concurrency=2)
         wait_all_terminal(runtime, ids, timeout=120)
@@ -50,6 +59,7 @@ def test_random_sigkills_lose_nothing_and_never_overlap(
             process.stop()
     assert kills >= 5
     assert_each_ran_to_the_end_once(runtime, ids, record)
+    assert_retries_followed_the_kills(record, killed_at)
     with runtime.db.session() as session:
         counts = {s: n for s, _, n in queries.count_by_status_and_type(session)}
     print(f"sigkill chaos: {kills} kills, {counts}")  # figures for the report (pytest -s)
