@@ -59,13 +59,14 @@ def record_providers(runtime: Runtime, node: str) -> list[str]:
     return providers
 
 
-def refresh(runtime: Runtime, node: str) -> None:
-    """Stamp the worker as alive; a refresh that cannot reach PostgreSQL is skipped."""
+def refresh(runtime: Runtime, node: str) -> bool:
+    """Stamp the worker as alive; False when it has no row (or PostgreSQL is away)."""
     try:
         with runtime.db.session() as session:
-            fleet_queries.refresh_worker(session, node)
+            return fleet_queries.refresh_worker(session, node) is not None
     except errors.ServiceUnavailable as exc:
         log.warning("refreshing worker %s failed: %s", node, exc)
+        return True  # the row is probably there; PostgreSQL is not
 
 
 def begin_shutdown(runtime: Runtime, node: str) -> None:
@@ -159,21 +160,32 @@ def _iso(moment: Any) -> str | None:
 
 
 class Refresher(threading.Thread):
-    """Keeps a worker's registry row fresh from its main process."""
+    """Keeps a worker's registry row fresh from its main process (registering it if missing)."""
 
-    def __init__(self, runtime: Runtime, node: str) -> None:
+    def __init__(self, runtime: Runtime, node: str, *, queues: list[str], concurrency: int) -> None:
         super().__init__(name=f"registry-{node}", daemon=True)
         self.runtime = runtime
         self.node = node
+        self.queues = queues
+        self.concurrency = concurrency
         self._done = threading.Event()
 
     def run(self) -> None:
-        try:
-            record_providers(self.runtime, self.node)
-        except errors.ServiceUnavailable as exc:
-            log.warning("recording providers of %s failed: %s", self.node, exc)
+        self._register()
+        self._guarded(record_providers)
         while not self._done.wait(self.runtime.settings.worker_refresh_s):
-            refresh(self.runtime, self.node)
+            if not refresh(self.runtime, self.node):
+                self._register()
+
+    def _register(self) -> None:
+        self._guarded(lambda rt, node: register(rt, node, queues=self.queues,
+                                                concurrency=self.concurrency))
+
+    def _guarded(self, step: Any) -> None:
+        try:
+            step(self.runtime, self.node)
+        except Exception:  # the registry must never take the worker down; retried next refresh
+            log.exception("worker registry step failed for %s", self.node)
 
     def finish(self) -> None:
         """Stop refreshing."""

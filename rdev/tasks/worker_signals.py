@@ -22,15 +22,13 @@ _refreshers: dict[str, workers.Refresher] = {}
 
 
 def _on_ready(sender: Any, **_: Any) -> None:
-    """The consumer is ready: register, then refresh in the background."""
+    """The consumer is ready: register and refresh from a thread (PostgreSQL may be slow)."""
     runtime = runtime_of(sender.app)
     node = sender.hostname
     queues = sorted(sender.app.amqp.queues.consume_from or [runtime.settings.queue])
-    try:
-        workers.register(runtime, node, queues=queues, concurrency=sender.controller.concurrency)
-    except errors.ServiceUnavailable as exc:
-        log.error("registering worker %s failed; its refresh will retry: %s", node, exc)
-    refresher = workers.Refresher(runtime, node)
+    refresher = workers.Refresher(
+        runtime, node, queues=queues, concurrency=sender.controller.concurrency
+    )
     _refreshers[node] = refresher
     refresher.start()
 
