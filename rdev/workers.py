@@ -28,7 +28,8 @@ from rdev.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CONTROL_TIMEOUT_S = 2.0
+#: a live node answers at once; only an absent one costs the whole wait
+CONTROL_TIMEOUT_S = 5.0
 
 
 def register(runtime: Runtime, node: str, *, queues: list[str], concurrency: int) -> None:
