@@ -65,6 +65,9 @@ def test_concurrent_enqueues_with_replays_create_exactly_the_unique_tasks(
     with runtime.db.session() as session:
         stored = sum(n for _, _, n in queries.count_by_status_and_type(session))
     assert stored == REQUESTS - REPLAYS
+    # Every gunicorn process answers a scrape with the same figures: they come from PostgreSQL.
+    pending = f'rdev_tasks{{status="pending",type="probe"}} {REQUESTS - REPLAYS}.0'
+    assert all(pending in httpx.get(f"{api}/metrics").text for _ in range(6))
 
 
 def _healthy(base: str) -> bool:

@@ -173,3 +173,24 @@ def test_rate_limit_pauses_the_provider_until_its_reset(
     starts = {r["task"]: r["start"] for r in read_records(record) if r["phase"] == "start"}
     assert starts[free["id"]] < until
     assert all(starts[task["id"]] >= until for task in waiting)
+
+
+def test_lane_limit_set_through_the_api_holds_across_the_fleet(
+    client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A lane capped at two through the API never runs three at once, whatever the project."""
+    record = str(tmp_path / "record.jsonl")
+    assert client.patch("/lanes/probe", json={"max_concurrency": 2}).status_code == 200
+    workers = [start_worker(settings, tmp_path, f"lane{i}", concurrency=3) for i in range(2)]
+    try:
+        tasks = [enqueue(client, project_id=f"p{n}", spec={"sleep_s": 0.4, "record": record})
+                 for n in range(8)]
+        for task in tasks:
+            wait_status(client, task["id"], "completed", timeout=40)
+    finally:
+        for worker in workers:
+            worker.stop()
+    spans = [(r["start"], r["end"]) for r in read_records(record) if r["phase"] == "end"]
+    assert len(spans) == 8
+    most = max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+    assert most == 2
