@@ -1,9 +1,10 @@
 """Whether a pending task may start now: lane and project slots, and provider pauses.
 
-Claim asks `admit()` inside its own transaction. A limited slot is guarded by a transaction-
-scoped advisory lock on its key (the lane first, then the project, always in that order), and
-the running tasks are counted after the lock is held: two workers claiming the last slot
-serialize on the lock, and the second counts the first's committed claim and is refused.
+Claim asks `verdict_for_claimed()` right after its guarded UPDATE, in the same transaction. A
+limited slot is guarded by a transaction-scoped advisory lock on its key (the lane first, then
+the project, always in that order), and the running tasks are counted after the lock is held:
+two workers claiming the last slot serialize on the lock, the second counts the first's
+committed claim besides its own, and is refused (its claim is rolled back).
 
 A refused task stays pending and is parked: behind a provider pause it waits for the pause's
 end (the outbox publishes it then); behind a full slot it waits for `wake()`, which the worker
@@ -24,7 +25,7 @@ from rdev import dispatch, errors, handlers, lanes
 from rdev.codes import ErrorCode
 from rdev.config import Settings
 from rdev.db import fleet_queries, queries
-from rdev.db.models import Status, Task
+from rdev.db.models import Task
 from rdev.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,35 +50,33 @@ class Verdict:
         return self.reason is None
 
 
-def admit(session: Session, task_id: uuid.UUID, settings: Settings) -> bool:
-    """Take a slot for a pending task, or park it; False when it must wait."""
-    facts = fleet_queries.slot_facts(session, task_id)
-    if facts is None or facts.status != Status.PENDING:
-        return True  # the guarded claim refuses it by itself
-    verdict = _verdict(session, facts, settings)
-    if verdict.admitted:
-        return True
-    fleet_queries.park(session, task_id, until=verdict.until)
-    log.info("task %s waits: %s", task_id, verdict.reason)
-    return False
+def verdict_for_claimed(session: Session, task: Task, settings: Settings) -> Verdict:
+    """Whether a task this transaction just claimed may keep its slot.
 
-
-def _verdict(session: Session, facts: Any, settings: Settings) -> Verdict:
-    provider = provider_of(facts.type, facts.spec, settings)
+    The slot's advisory lock is taken after the claim's UPDATE, so the running count (read
+    once the lock is held) includes every committed claim and this one.
+    """
+    provider = provider_of(task.type, task.spec, settings)
     if provider is not None:
         pause = fleet_queries.active_pause(session, provider)
         if pause is not None:
             return Verdict(f"provider {provider} paused", until=pause.until)
-    limits = lanes.limits(session, facts.type, settings)
+    limits = lanes.limits(session, task.type, settings)
     if limits.lane is not None:
-        fleet_queries.lock_slot(session, f"lane:{facts.type}")
-        if fleet_queries.count_running(session, facts.type) >= limits.lane:
-            return Verdict(f"lane {facts.type} full ({limits.lane})")
+        fleet_queries.lock_slot(session, f"lane:{task.type}")
+        if fleet_queries.count_running(session, task.type) > limits.lane:
+            return Verdict(f"lane {task.type} full ({limits.lane})")
     if limits.project is not None:
-        fleet_queries.lock_slot(session, f"project:{facts.type}:{facts.project_id}")
-        if fleet_queries.count_running(session, facts.type, facts.project_id) >= limits.project:
-            return Verdict(f"project {facts.project_id} full for {facts.type} ({limits.project})")
+        fleet_queries.lock_slot(session, f"project:{task.type}:{task.project_id}")
+        if fleet_queries.count_running(session, task.type, task.project_id) > limits.project:
+            return Verdict(f"project {task.project_id} full for {task.type} ({limits.project})")
     return Verdict()
+
+
+def park(session: Session, task_id: uuid.UUID, verdict: Verdict) -> None:
+    """Leave a pending task waiting: for the verdict's time (outbox), or for a wake-up."""
+    fleet_queries.park(session, task_id, until=verdict.until)
+    log.info("task %s waits: %s", task_id, verdict.reason)
 
 
 def provider_of(type_: str, spec: dict[str, Any], settings: Settings) -> str | None:

@@ -83,7 +83,8 @@ class Settings(BaseModel):
     agent_permission_mode: str = "acceptEdits"
     agent_stop_grace_s: float = Field(5.0, ge=0)  # each wait of the stop ladder (stdin, SIGTERM)
     agent_result_grace_s: float = Field(2.0, ge=0)  # how long an agent may linger after its result
-    agent_api_retry_budget: int = Field(2, ge=0)  # provider retries tolerated before the queue backs off
+    # provider retries an agent may absorb before the run stops and the queue backs off
+    agent_api_retry_budget: int = Field(2, ge=0)
 
     # Execution
     workspace_root: Path | None = None  # per-attempt workspaces; default data_dir/workspaces

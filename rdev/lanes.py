@@ -8,6 +8,7 @@ sets a value; setting None returns to the default. Retention works the same way.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from rdev.config import Settings
 from rdev.db import fleet_queries
 
 RETENTION_DAYS = "retention_days"
+LIMITS_TTL_S = 1.0
+_limits_cache: dict[tuple[str, str, str, str], tuple[float, Limits]] = {}
 LIMIT_FIELDS = ("max_concurrency", "project_concurrency")
 
 
@@ -35,7 +38,21 @@ class Limits:
 
 
 def limits(session: Session, type_: str, settings: Settings) -> Limits:
-    """The limits in force for a type: the operator's values, else the configured defaults."""
+    """The limits in force for a type, as read at most LIMITS_TTL_S ago in this process.
+
+    Every claim and every finished attempt asks; the short cache spares both a query, and an
+    operator's change reaches every worker within a second.
+    """
+    key = (settings.database_url, type_, settings.lane_concurrency, settings.project_concurrency)
+    cached = _limits_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < LIMITS_TTL_S:
+        return cached[1]
+    found = _read_limits(session, type_, settings)
+    _limits_cache[key] = (time.monotonic(), found)
+    return found
+
+
+def _read_limits(session: Session, type_: str, settings: Settings) -> Limits:
     lane = fleet_queries.get_lane(session, type_)
     fleet = lane.max_concurrency if lane and lane.max_concurrency is not None else None
     project = lane.project_concurrency if lane and lane.project_concurrency is not None else None
@@ -76,6 +93,7 @@ def update(session: Session, type_: str, changes: dict[str, Any]) -> None:
                                   or value < 0):
             raise errors.InvalidRequest(f"{field} must be a non-negative integer or null", field)
     fleet_queries.upsert_lane(session, type_, changes)
+    _limits_cache.clear()
 
 
 def retention_days(session: Session, settings: Settings) -> float:

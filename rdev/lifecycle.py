@@ -63,12 +63,12 @@ class Beat:
 
 
 def enqueue(session: Session, new: NewTask) -> tuple[Task, bool]:
-    """Store a task (stamped as dispatched: the caller publishes right after commit).
+    """Store a task, stamped as dispatched: the caller publishes it right after commit.
 
     Returns the task and whether it was created; a replayed Idempotency-Key returns the first
     task, or raises `IdempotencyConflict` when the replay asked for something else.
     """
-    values = {**new.__dict__, "id": uuid.uuid4(), "dispatched_at": func.now(), "event_seq": 1}
+    values = {**new.__dict__, "id": uuid.uuid4()}
     task = queries.insert_task(session, values)
     if task is None:
         assert new.idempotency_key is not None
@@ -77,7 +77,6 @@ def enqueue(session: Session, new: NewTask) -> tuple[Task, bool]:
         if first.request_hash != new.request_hash:
             raise errors.IdempotencyConflict(new.idempotency_key, str(first.id))
         return first, False
-    _log(session, task, "enqueued", {"type": task.type, "priority": task.priority})
     return task, True
 
 
@@ -87,29 +86,18 @@ def claim(
     """Start a new attempt of a pending task; None when the task is not claimable.
 
     With `settings`, the task must also get a slot of its lane and project and its provider
-    must not be paused (`admission`); a task that must wait stays pending, parked.
+    must not be paused (`admission`); a task that must wait stays pending, parked. The claim
+    must be the first write of its transaction: a refused claim rolls the transaction back.
     """
-    if settings is not None and not admission.admit(session, task_id, settings):
-        return None
-    task = _transition(
-        session,
-        task_id,
-        Status.PENDING,
-        Status.RUNNING,
-        extra=queries.claimable(),
-        values={
-            "attempt": Task.attempt + 1,
-            "worker_id": worker_id,
-            "started_at": func.now(),
-            "heartbeat_at": func.now(),
-            "error": None,
-            "error_code": None,
-        },
-    )
-    if task is not None:
-        queries.insert_attempt(session, task)
-        _log(session, task, "claimed", {"worker_id": worker_id, "attempt": task.attempt})
-    return task
+    task = queries.claim_task(session, task_id, worker_id)
+    if task is None or settings is None:
+        return task
+    verdict = admission.verdict_for_claimed(session, task, settings)
+    if verdict.admitted:
+        return task
+    session.rollback()  # undoes the claim, this transaction's only write
+    admission.park(session, task_id, verdict)
+    return None
 
 
 def heartbeat(session: Session, task_id: uuid.UUID, attempt: int) -> Beat:
@@ -124,10 +112,10 @@ def complete(
     session: Session, task_id: uuid.UUID, attempt: int, result: dict[str, Any]
 ) -> Task:
     """End the current attempt successfully with its result."""
-    task = _finish(session, task_id, attempt, Status.COMPLETED, result=result)
-    queries.close_attempt(session, task_id, attempt, outcome=Outcome.COMPLETED)
-    _log(session, task, "completed", {})
-    return task
+    return _finish(
+        session, task_id, attempt, Status.COMPLETED,
+        outcome=Outcome.COMPLETED, event=("completed", {}), result=result,
+    )
 
 
 def fail(
@@ -142,20 +130,19 @@ def fail(
     message = failure.message[:MAX_ERROR_CHARS]
     retry = codes.is_retryable(failure.code) and current.retry_count < current.max_retries
     admission.pause_after(session, current, failure, settings)
-    if retry:
-        delay = backoff_s(failure, current.retry_count, settings)
-        task = _requeue(session, current, delay=delay, count_retry=True)
-        outcome, data = Outcome.RETRY, {"retry_in_s": delay}
-    else:
-        task = _finish(
-            session, task_id, attempt, Status.FAILED, error=message, error_code=failure.code
+    logged = {"error_code": failure.code, "error": message}
+    if not retry:
+        return _finish(
+            session, task_id, attempt, Status.FAILED,
+            outcome=Outcome.FAILED, event=("failed", logged),
+            error=message, error_code=failure.code,
         )
-        outcome, data = Outcome.FAILED, {}
+    delay = backoff_s(failure, current.retry_count, settings)
+    task = _requeue(session, current, delay=delay, count_retry=True)
     queries.close_attempt(
-        session, task_id, attempt, outcome=outcome, error_code=failure.code, error=message
+        session, task_id, attempt, outcome=Outcome.RETRY, error_code=failure.code, error=message
     )
-    kind = "retry_scheduled" if retry else "failed"
-    _log(session, task, kind, {"error_code": failure.code, "error": message, **data})
+    _log(session, task, "retry_scheduled", {**logged, "retry_in_s": delay})
     return task
 
 
@@ -187,10 +174,10 @@ def cancel(session: Session, task_id: uuid.UUID) -> Task:
 
 def finish_cancelled(session: Session, task_id: uuid.UUID, attempt: int) -> Task:
     """Record that a running attempt stopped because cancel was requested."""
-    task = _finish(session, task_id, attempt, Status.CANCELLED)
-    queries.close_attempt(session, task_id, attempt, outcome=Outcome.CANCELLED)
-    _log(session, task, "cancelled", {"while": "running"})
-    return task
+    return _finish(
+        session, task_id, attempt, Status.CANCELLED, outcome=Outcome.CANCELLED,
+        event=("cancelled", {"while": "running"}),
+    )
 
 
 def release(session: Session, task_id: uuid.UUID, attempt: int, reason: str) -> Task:
@@ -218,15 +205,11 @@ def rescue_stale(session: Session, settings: Settings, limit: int = 100) -> list
             queries.close_attempt(session, task.id, attempt, outcome=Outcome.RESCUED, error=note)
             _log(session, task, "rescued", {"attempt": attempt, "worker_id": stale.worker_id})
         else:
+            code = codes.ErrorCode.STALE_WORKER
             task = _finish(
-                session, stale.id, attempt, Status.FAILED,
-                error=note, error_code=codes.ErrorCode.STALE_WORKER,
+                session, stale.id, attempt, Status.FAILED, outcome=Outcome.STALE,
+                event=("failed", {"error_code": code}), error=note, error_code=code,
             )
-            queries.close_attempt(
-                session, task.id, attempt, outcome=Outcome.STALE,
-                error_code=codes.ErrorCode.STALE_WORKER, error=note,
-            )
-            _log(session, task, "failed", {"error_code": codes.ErrorCode.STALE_WORKER})
         rescued.append(task)
     return rescued
 
@@ -270,13 +253,20 @@ def _requeue(session: Session, task: Task, *, delay: float, count_retry: bool) -
 
 
 def _finish(
-    session: Session, task_id: uuid.UUID, attempt: int, to: Status, **values: Any
+    session: Session,
+    task_id: uuid.UUID,
+    attempt: int,
+    to: Status,
+    *,
+    outcome: Outcome,
+    event: tuple[str, dict[str, Any]],
+    **values: Any,
 ) -> Task:
-    values.setdefault("error", None)
-    values.setdefault("error_code", None)
-    task = _transition(
-        session, task_id, Status.RUNNING, to, attempt=attempt,
-        values={**values, "completed_at": func.now(), "heartbeat_at": None},
+    """End the current attempt: task, audit row and event log in one statement."""
+    if to not in ALLOWED[Status.RUNNING] or to == Status.PENDING:
+        raise errors.InvalidTransition(str(task_id), Status.RUNNING.value, f"finish as {to}")
+    task = queries.finish_attempt(
+        session, task_id, attempt, status=to.value, outcome=outcome.value, event=event, **values
     )
     if task is None:
         raise errors.StaleAttempt(str(task_id), attempt)

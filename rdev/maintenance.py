@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from rdev import admission, dispatch, lanes, lifecycle
+from rdev import lanes, lifecycle, runner
 from rdev.db import queries
 from rdev.db.models import Task
 from rdev.runtime import Runtime
@@ -14,13 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def rescue(runtime: Runtime) -> list[Task]:
-    """Rescue stale running tasks and publish the ones that went back to pending."""
+    """Rescue stale running tasks; publish the re-queued, notify the failed, wake the waiting."""
     with runtime.db.session() as session:
         rescued = lifecycle.rescue_stale(session, runtime.settings)
     for task in rescued:
         log.warning("rescued task %s: now %s", task.id, task.status)
-        dispatch.send_requeued(runtime, task)
-        admission.wake_safely(runtime, task)  # the lost attempt's slot is free again
+        runner.follow_up(runtime, task)
     return rescued
 
 

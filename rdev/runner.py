@@ -41,8 +41,7 @@ class Outcome:
 
 def run(runtime: Runtime, task_id: uuid.UUID, worker_id: str) -> str:
     """Execute the task if it can be claimed; returns what happened, for the worker's log."""
-    with runtime.db.session() as session:
-        task = lifecycle.claim(session, task_id, worker_id, runtime.settings)
+    task = _with_db_retry(lambda: _claim(runtime, task_id, worker_id))
     if task is None:
         return "dropped: not claimable"
     ctx = _context(runtime, task, worker_id)
@@ -53,6 +52,11 @@ def run(runtime: Runtime, task_id: uuid.UUID, worker_id: str) -> str:
     finally:
         heartbeat.finish()
     return record(runtime, ctx, outcome)
+
+
+def _claim(runtime: Runtime, task_id: uuid.UUID, worker_id: str) -> Task | None:
+    with runtime.db.session() as session:
+        return lifecycle.claim(session, task_id, worker_id, runtime.settings)
 
 
 def execute_handler(ctx: TaskContext) -> Outcome:
@@ -93,10 +97,15 @@ def record(runtime: Runtime, ctx: TaskContext, outcome: Outcome) -> str:
         task = _with_db_retry(lambda: _write_outcome(runtime, ctx, outcome))
     except errors.StaleAttempt:
         return "abandoned: attempt no longer current"
-    dispatch.send_requeued(runtime, task)
-    admission.wake_safely(runtime, task)  # this attempt's slot is free for a waiting task
-    callbacks.send_for(runtime, task)
+    follow_up(runtime, task)
     return f"{task.status} {task.error_code or ''}".strip()
+
+
+def follow_up(runtime: Runtime, task: Task) -> None:
+    """What an attempt's committed end sets in motion (from a worker, or from beat's rescue)."""
+    dispatch.send_requeued(runtime, task)  # a retry with a short wait goes out now
+    admission.wake_safely(runtime, task)  # the attempt's slot is free for a waiting task
+    callbacks.send_for(runtime, task)  # a terminal task's callback is delivered at once
 
 
 def _write_outcome(runtime: Runtime, ctx: TaskContext, outcome: Outcome) -> Task:

@@ -283,12 +283,6 @@ def delete_ended_pauses(session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def slot_facts(session: Session, task_id: Any) -> Any:
-    """What admission needs of a task (status, type, project_id, spec), without loading it."""
-    query = select(Task.status, Task.type, Task.project_id, Task.spec).where(Task.id == task_id)
-    return session.execute(query).one_or_none()
-
-
 # Metrics
 
 

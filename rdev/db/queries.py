@@ -7,14 +7,14 @@ the ORM unit of work: every write here is one explicit statement.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from rdev.db.models import TERMINAL, Attempt, Status, Task, TaskEvent
@@ -25,15 +25,32 @@ def now(session: Session) -> datetime:
     return session.execute(select(func.now())).scalar_one()
 
 
+ENQUEUE = text("""
+WITH inserted AS (
+    INSERT INTO tasks (id, project_id, type, spec, priority, max_retries, timeout_s,
+                       callback_url, caller_id, idempotency_key, request_hash,
+                       dispatched_at, event_seq)
+    VALUES (:id, :project_id, :type, CAST(:spec AS jsonb), :priority, :max_retries, :timeout_s,
+            :callback_url, :caller_id, :idempotency_key, :request_hash, now(), 1)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING *
+), logged AS (
+    INSERT INTO task_events (task_id, seq, attempt, kind, data)
+    SELECT id, event_seq, attempt, 'enqueued',
+           jsonb_build_object('type', type, 'priority', priority)
+      FROM inserted
+)
+SELECT * FROM inserted
+""")
+
+
 def insert_task(session: Session, values: dict[str, Any]) -> Task | None:
-    """Insert a task; None when its idempotency key is already taken."""
-    statement = (
-        pg_insert(Task)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[Task.idempotency_key])
-        .returning(Task)
-    )
-    return session.scalars(statement).one_or_none()
+    """Insert a task, stamped dispatched, with its `enqueued` event, in one statement.
+
+    None when its idempotency key is already taken (then nothing is written).
+    """
+    params = {**values, "spec": json.dumps(values["spec"])}
+    return session.scalars(select(Task).from_statement(ENQUEUE), params).one_or_none()
 
 
 def get_task(session: Session, task_id: uuid.UUID) -> Task | None:
@@ -79,16 +96,77 @@ def claimable(at: datetime | None = None) -> list[Any]:
     ]
 
 
-def insert_attempt(session: Session, task: Task) -> None:
-    """Open the audit row of the task's current attempt."""
-    session.execute(
-        insert(Attempt).values(
-            task_id=task.id,
-            attempt=task.attempt,
-            worker_id=task.worker_id,
-            started_at=task.started_at,
-        )
-    )
+# The two hottest transitions are one statement each: the guarded UPDATE of the task, the
+# attempt's audit row and the event that logs it, in a data-modifying CTE (one round trip).
+CLAIM = text("""
+WITH claimed AS (
+    UPDATE tasks
+       SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
+           started_at = now(), heartbeat_at = now(), updated_at = now(),
+           error = NULL, error_code = NULL, event_seq = event_seq + 1
+     WHERE id = :task_id AND status = 'pending'
+       AND (not_before IS NULL OR not_before <= now()) AND cancel_requested_at IS NULL
+ RETURNING *
+), opened AS (
+    INSERT INTO attempts (task_id, attempt, worker_id, started_at)
+    SELECT id, attempt, worker_id, started_at FROM claimed
+), logged AS (
+    INSERT INTO task_events (task_id, seq, attempt, kind, data)
+    SELECT id, event_seq, attempt, 'claimed',
+           jsonb_build_object('worker_id', worker_id, 'attempt', attempt)
+      FROM claimed
+)
+SELECT * FROM claimed
+""")
+
+FINISH = text("""
+WITH finished AS (
+    UPDATE tasks
+       SET status = :status, completed_at = now(), heartbeat_at = NULL, updated_at = now(),
+           result = CAST(:result AS jsonb), error = :error, error_code = :error_code,
+           event_seq = event_seq + 1
+     WHERE id = :task_id AND status = 'running' AND attempt = :attempt
+ RETURNING *
+), closed AS (
+    UPDATE attempts
+       SET ended_at = now(), outcome = :outcome, error_code = :error_code, error = :error
+     WHERE task_id = :task_id AND attempt = :attempt AND ended_at IS NULL
+       AND EXISTS (SELECT 1 FROM finished)
+), logged AS (
+    INSERT INTO task_events (task_id, seq, attempt, kind, data)
+    SELECT id, event_seq, attempt, :kind, CAST(:data AS jsonb) FROM finished
+)
+SELECT * FROM finished
+""")
+
+
+def claim_task(session: Session, task_id: uuid.UUID, worker_id: str) -> Task | None:
+    """Start the next attempt of a claimable pending task, with its audit row and event."""
+    statement = select(Task).from_statement(CLAIM).execution_options(populate_existing=True)
+    params = {"task_id": task_id, "worker_id": worker_id}
+    return session.scalars(statement, params).one_or_none()
+
+
+def finish_attempt(
+    session: Session,
+    task_id: uuid.UUID,
+    attempt: int,
+    *,
+    status: str,
+    outcome: str,
+    event: tuple[str, dict[str, Any]],
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    error_code: str | None = None,
+) -> Task | None:
+    """End the current attempt with a terminal status, closing its audit row and logging it."""
+    statement = select(Task).from_statement(FINISH).execution_options(populate_existing=True)
+    params = {
+        "task_id": task_id, "attempt": attempt, "status": status, "outcome": outcome,
+        "result": None if result is None else json.dumps(result), "error": error,
+        "error_code": error_code, "kind": event[0], "data": json.dumps(event[1]),
+    }
+    return session.scalars(statement, params).one_or_none()
 
 
 def close_attempt(

@@ -54,7 +54,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend": None,
         "worker_prefetch_multiplier": 1,
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Flower learns of a task from the worker's received/started events; a task-sent event
+        # would double the publishing cost of every enqueue.
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {

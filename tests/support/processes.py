@@ -97,17 +97,23 @@ def start_worker(settings: Settings, log_dir: Path, name: str, concurrency: int 
     node = f"{name}-{settings.queue}@%h"
     argv = [str(BIN / "celery"), "-A", "rdev", "worker", "--loglevel=INFO", "-n", node,
             f"--concurrency={concurrency}", "--without-mingle", "--without-gossip"]
-    process = Process(argv, environment(settings, **env), log)
-    wait_for(lambda: "ready." in process.output() or not process.alive(), 60, f"worker {name}")
-    assert process.alive(), process.output()
-    return process
+    return _started(Process(argv, environment(settings, **env), log), "ready.", f"worker {name}")
 
 
 def start_beat(settings: Settings, log_dir: Path) -> Process:
     """`celery -A rdev beat` with its schedule file in the test's directory."""
     argv = [str(BIN / "celery"), "-A", "rdev", "beat", "--loglevel=INFO",
             "-s", str(log_dir / "celerybeat-schedule")]
-    process = Process(argv, environment(settings), log_dir / "beat.log")
-    wait_for(lambda: "beat: Starting" in process.output() or not process.alive(), 30, "beat")
-    assert process.alive(), process.output()
+    return _started(Process(argv, environment(settings), log_dir / "beat.log"), "beat: Starting",
+                    "beat")
+
+
+def _started(process: Process, ready_line: str, what: str, timeout: float = 60) -> Process:
+    """Wait for the process to say it is ready; stop it (no leak) if it never does."""
+    try:
+        wait_for(lambda: ready_line in process.output() or not process.alive(), timeout, what)
+        assert process.alive(), process.output()
+    except BaseException:
+        process.stop()
+        raise
     return process
