@@ -6,35 +6,16 @@ import itertools
 import signal
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from rdev.config import Settings
+from tests.support.api import enqueue, task_of, wait_status
 from tests.support.probe import read_records
 from tests.support.processes import Process, start_beat, start_worker, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def enqueue(client: FlaskClient, **fields: Any) -> dict[str, Any]:
-    """Enqueue a probe task through the API."""
-    body = {"project_id": "proj", "type": "probe", "spec": {}, **fields}
-    response = client.post("/work/enqueue", json=body)
-    assert response.status_code == 201, response.json
-    return response.json  # type: ignore[return-value]
-
-
-def status_of(client: FlaskClient, task_id: str) -> dict[str, Any]:
-    """A task as the API shows it."""
-    return client.get(f"/work/{task_id}").json  # type: ignore[return-value]
-
-
-def wait_status(client: FlaskClient, task_id: str, *statuses: str, timeout: float = 30) -> Any:
-    """Wait until the task reaches one of `statuses`."""
-    return wait_for(lambda: (t := status_of(client, task_id))["status"] in statuses and t,
-                    timeout, f"task {task_id} to reach {statuses}")
 
 
 def node_of(settings: Settings, name: str, client: FlaskClient) -> str:
@@ -77,7 +58,7 @@ def test_drain_stops_consuming_while_running_tasks_finish(
         assert response.json["drain_acknowledged"] is True
         second = enqueue(client, spec={"sleep_s": 0.1})
         assert wait_status(client, first["id"], "completed")["worker_id"] == node
-        assert status_of(client, second["id"])["status"] == "pending"
+        assert task_of(client, second["id"])["status"] == "pending"
         assert client.get(f"/workers/{node}").json["status"] == "draining"
         other = start_worker(settings, tmp_path, "other", concurrency=1)
         done = wait_status(client, second["id"], "completed")
@@ -124,7 +105,7 @@ def test_sigterm_lets_a_short_task_finish(
         worker.stop()
     assert done["retry_count"] == 0
     assert [r["phase"] for r in read_records(record)] == ["start", "end"]
-    assert status_of(client, late["id"])["status"] == "pending"
+    assert task_of(client, late["id"])["status"] == "pending"
 
 
 def test_project_slot_is_handed_on_without_beat(
@@ -157,7 +138,7 @@ def test_rate_limit_pauses_the_provider_until_its_reset(
     try:
         limited = enqueue(client, spec={"agent": "x", "fail_code": "RATE_LIMITED",
                                         "fail_times": 1, "retry_after_s": 4.0})
-        wait_for(lambda: status_of(client, limited["id"])["retry_count"] == 1, 20, "the 429")
+        wait_for(lambda: task_of(client, limited["id"])["retry_count"] == 1, 20, "the 429")
         pauses = client.get("/work/stats").json["provider_pauses"]
         assert set(pauses) == {"x"}
         waiting = [enqueue(client, spec={"agent": "x", "record": record}) for _ in range(2)]
