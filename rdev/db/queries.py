@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Result, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from rdev.db.models import TERMINAL, Attempt, Status, Task, TaskEvent
@@ -140,11 +140,14 @@ SELECT * FROM finished
 """)
 
 
+# Typed result columns: ids come back as UUIDs, JSON as dicts, as with ORM loading.
+CLAIM_TYPED = CLAIM.columns(*Task.__table__.c)
+FINISH_TYPED = FINISH.columns(*Task.__table__.c)
+
+
 def claim_task(session: Session, task_id: uuid.UUID, worker_id: str) -> Task | None:
     """Start the next attempt of a claimable pending task, with its audit row and event."""
-    statement = select(Task).from_statement(CLAIM).execution_options(populate_existing=True)
-    params = {"task_id": task_id, "worker_id": worker_id}
-    return session.scalars(statement, params).one_or_none()
+    return _task_row(session.execute(CLAIM_TYPED, {"task_id": task_id, "worker_id": worker_id}))
 
 
 def finish_attempt(
@@ -160,13 +163,18 @@ def finish_attempt(
     error_code: str | None = None,
 ) -> Task | None:
     """End the current attempt with a terminal status, closing its audit row and logging it."""
-    statement = select(Task).from_statement(FINISH).execution_options(populate_existing=True)
     params = {
         "task_id": task_id, "attempt": attempt, "status": status, "outcome": outcome,
         "result": None if result is None else json.dumps(result), "error": error,
         "error_code": error_code, "kind": event[0], "data": json.dumps(event[1]),
     }
-    return session.scalars(statement, params).one_or_none()
+    return _task_row(session.execute(FINISH_TYPED, params))
+
+
+def _task_row(result: Result[Any]) -> Task | None:
+    """The one task row a hot-path statement returned, as a detached Task (no ORM loading)."""
+    row = result.mappings().one_or_none()
+    return Task(**row) if row is not None else None
 
 
 def close_attempt(
