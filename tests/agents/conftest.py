@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
 
 from rdev.agents import claudebox_server
-from rdev.agents.base import AgentEvent
+from rdev.agents.base import AgentAdapter, AgentEvent, AgentRequest, AgentResult
 from rdev.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +55,21 @@ class Events(list[AgentEvent]):
 def events() -> Events:
     """A recording event callback."""
     return Events()
+
+
+def cancel_mid_run(adapter: AgentAdapter, request: AgentRequest, mock: Any) -> AgentResult:
+    """Run `adapter` in a thread, cancel it once the agent asked the mock API with tools."""
+    results: list[AgentResult] = []
+    worker = threading.Thread(target=lambda: results.append(adapter.run(request, Events())))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not any(r["body"].get("tools") for r in mock.behaviour.requests):
+        assert time.monotonic() < deadline, f"{adapter.name} never called the API"
+        time.sleep(0.05)
+    adapter.cancel()
+    worker.join(30)
+    assert results, f"{adapter.name} did not return after cancel"
+    return results[0]
 
 
 def npm_binary(name: str) -> str:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rdev.agents.base import AgentRequest, AgentResult
+from rdev.agents.base import AgentRequest
 from rdev.agents.claude_code import ClaudeCodeAdapter
 from rdev.codes import ErrorCode
 from rdev.config import Settings
-from tests.agents.conftest import Events, live_group_members, npm_binary
+from tests.agents.conftest import Events, cancel_mid_run, live_group_members, npm_binary
 from tests.agents.mock_anthropic import (
     FILE_CONTENT,
     FILE_NAME,
@@ -113,18 +112,8 @@ def test_cancel_mid_run_leaves_no_process(
 ) -> None:
     """Cancel while the CLI waits on the API stops it and everything in its process group."""
     adapter = ClaudeCodeAdapter(claude_settings)
-    results: list[AgentResult] = []
-    request = agent_request(workdir, tmp_path)
-    worker = threading.Thread(target=lambda: results.append(adapter.run(request, Events())))
-    worker.start()
-    deadline = time.monotonic() + 30
-    while not any(r["body"].get("tools") for r in mock_api.behaviour.requests):
-        assert time.monotonic() < deadline, "claude never called the API"
-        time.sleep(0.05)
-    adapter.cancel()
-    worker.join(30)
-    assert results
-    assert results[0].cancelled
+    result = cancel_mid_run(adapter, agent_request(workdir, tmp_path), mock_api)
+    assert result.cancelled
     assert adapter.pid is not None
     assert live_group_members(adapter.pid) == []
 

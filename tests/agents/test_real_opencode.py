@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rdev.agents.base import AgentRequest, AgentResult
+from rdev.agents.base import AgentRequest
 from rdev.agents.opencode import OpenCodeAdapter
 from rdev.config import Settings
-from tests.agents.conftest import Events, npm_binary
+from tests.agents.conftest import Events, cancel_mid_run, npm_binary
 from tests.agents.mock_anthropic import (
     FILE_CONTENT,
     FILE_NAME,
@@ -123,19 +122,9 @@ def test_configured_server_abort(
     configured = settings.with_overrides(opencode_url=url, opencode_password=PASSWORD)
     adapter = OpenCodeAdapter(configured)
     assert adapter.check_available(5.0).ok
-    results: list[AgentResult] = []
-    request = AgentRequest(prompt="write the file", cwd=workdir)
-    worker = threading.Thread(target=lambda: results.append(adapter.run(request, Events())))
-    worker.start()
-    deadline = time.monotonic() + 30
-    while not any(r["body"].get("tools") for r in mock.behaviour.requests):
-        assert time.monotonic() < deadline, "opencode never called the API"
-        time.sleep(0.05)
-    adapter.cancel()
-    worker.join(30)
-    assert results
-    assert results[0].cancelled
-    session = results[0].session_id
+    result = cancel_mid_run(adapter, AgentRequest(prompt="write the file", cwd=workdir), mock)
+    assert result.cancelled
+    session = result.session_id
     headers = {"x-opencode-directory": str(workdir)}
     auth = ("opencode", PASSWORD)
     messages = httpx.get(f"{url}/session/{session}/message", headers=headers, auth=auth).json()
