@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.serving import make_server
 
 from rdev import errors
@@ -30,6 +30,9 @@ HEARTBEAT_S = 5.0
 SELF = "claudebox"
 
 
+bp = Blueprint("claudebox", __name__)
+
+
 def create_app(settings: Settings, heartbeat_s: float = HEARTBEAT_S) -> Flask:
     """The claudebox Flask app; nothing runs until a request arrives.
 
@@ -37,78 +40,102 @@ def create_app(settings: Settings, heartbeat_s: float = HEARTBEAT_S) -> Flask:
     soon a client that went away is noticed (and its run cancelled).
     """
     app = Flask("rdev.claudebox")
-    runs = _Runs(heartbeat_s)
-
-    @app.errorhandler(errors.InvalidRequest)
-    def _invalid(exc: errors.InvalidRequest) -> tuple[Response, int]:
-        return _error(ErrorCode.INVALID_SPEC, exc.message, 400, field=exc.field)
-
-    @app.errorhandler(gitops.GitError)
-    def _git_failed(exc: gitops.GitError) -> tuple[Response, int]:
-        return _error(ErrorCode.AGENT_ERROR, exc.message, 502)
-
-    @app.get("/health")
-    def health() -> Response:
-        return jsonify(
-            healthy=True, default=_provider(settings, None), providers=_providers(settings)
-        )
-
-    @app.post("/execute")
-    def execute() -> Response:
-        body = _body()
-        provider = _provider(settings, body.get("provider"))
-        agent_request = AgentRequest.from_json(body.get("request") or {})
-        agent_request.validate(float(settings.max_task_timeout_s))
-        run_id = uuid.uuid4().hex
-        adapter = registry.create(provider, settings)
-        stream = runs.start(run_id, adapter, agent_request)
-        return Response(stream, mimetype="application/x-ndjson", headers={"X-Run-Id": run_id})
-
-    @app.post("/execute/<run_id>/cancel")
-    def cancel(run_id: str) -> tuple[Response, int]:
-        found = runs.cancel(run_id)
-        return jsonify(cancelled=found), 202 if found else 404
-
-    @app.post("/git/clone")
-    def clone() -> tuple[Response, int]:
-        body = _body()
-        url, dest = _required(body, "url"), Path(_required(body, "dest"))
-        try:
-            cloned = gitops.clone(url, dest, body.get("branch"), body.get("depth"))
-        except gitops.GitError as exc:
-            raise errors.InvalidSpec(f"repository not cloneable: {exc}", field="url") from None
-        return jsonify(path=cloned.path, sha=cloned.sha, branch=cloned.branch), 200
-
-    @app.post("/git/commit-and-push")
-    def commit_and_push() -> tuple[Response, int]:
-        body = _body()
-        done = gitops.commit_and_push(
-            Path(_required(body, "path")),
-            _required(body, "message"),
-            push=bool(body.get("push", False)),
-            branch=body.get("branch"),
-            remote=body.get("remote") or "origin",
-        )
-        return jsonify(
-            sha=done.sha,
-            committed=done.sha is not None,
-            pushed=done.pushed,
-            files_changed=done.files_changed,
-        ), 200
-
-    @app.post("/sdlc")
-    def sdlc() -> tuple[Response, int]:
-        body = _body()
-        argv = body.get("argv")
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise errors.InvalidSpec("argv must be a non-empty list of strings", field="argv")
-        timeout_s = float(body.get("timeout_s") or settings.task_timeout_s)
-        done = process.run_command(argv, cwd=Path(_required(body, "cwd")), timeout_s=timeout_s)
-        return jsonify(
-            exit_code=done.exit_code, timed_out=done.timed_out, output_tail=done.output[-8000:]
-        ), 200
-
+    app.extensions["claudebox"] = _Sidecar(settings, _Runs(heartbeat_s))
+    app.register_blueprint(bp)
+    app.register_error_handler(errors.InvalidRequest, _invalid)
+    app.register_error_handler(gitops.GitError, _git_failed)
     return app
+
+
+class _Sidecar:
+    """The state one claudebox app serves from: its settings and its running agents."""
+
+    def __init__(self, settings: Settings, runs: _Runs) -> None:
+        self.settings = settings
+        self.runs = runs
+
+
+def _sidecar() -> _Sidecar:
+    found: _Sidecar = current_app.extensions["claudebox"]
+    return found
+
+
+def _invalid(exc: errors.InvalidRequest) -> tuple[Response, int]:
+    return _error(ErrorCode.INVALID_SPEC, exc.message, 400, field=exc.field)
+
+
+def _git_failed(exc: gitops.GitError) -> tuple[Response, int]:
+    return _error(ErrorCode.AGENT_ERROR, exc.message, 502)
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Healthy, with the default provider and what each provider can do here."""
+    settings = _sidecar().settings
+    return jsonify(healthy=True, default=_provider(settings, None), providers=_providers(settings))
+
+
+@bp.post("/execute")
+def execute() -> Response:
+    """Run an agent request and stream its events, heartbeats and result as NDJSON."""
+    sidecar, body = _sidecar(), _body()
+    provider = _provider(sidecar.settings, body.get("provider"))
+    agent_request = AgentRequest.from_json(body.get("request") or {})
+    agent_request.validate(float(sidecar.settings.max_task_timeout_s))
+    run_id = uuid.uuid4().hex
+    adapter = registry.create(provider, sidecar.settings)
+    stream = sidecar.runs.start(run_id, adapter, agent_request)
+    return Response(stream, mimetype="application/x-ndjson", headers={"X-Run-Id": run_id})
+
+
+@bp.post("/execute/<run_id>/cancel")
+def cancel(run_id: str) -> tuple[Response, int]:
+    """Cancel a running `/execute`; 404 when no such run is going."""
+    found = _sidecar().runs.cancel(run_id)
+    return jsonify(cancelled=found), 202 if found else 404
+
+
+@bp.post("/git/clone")
+def clone() -> tuple[Response, int]:
+    """Clone a repository into `dest`; a repository that cannot be cloned is INVALID_SPEC."""
+    body = _body()
+    url, dest = _required(body, "url"), Path(_required(body, "dest"))
+    try:
+        cloned = gitops.clone(url, dest, body.get("branch"), body.get("depth"))
+    except gitops.GitError as exc:
+        raise errors.InvalidSpec(f"repository not cloneable: {exc}", field="url") from None
+    return jsonify(path=cloned.path, sha=cloned.sha, branch=cloned.branch), 200
+
+
+@bp.post("/git/commit-and-push")
+def commit_and_push() -> tuple[Response, int]:
+    """Commit what changed in `path`, and push it when asked."""
+    body = _body()
+    done = gitops.commit_and_push(
+        Path(_required(body, "path")),
+        _required(body, "message"),
+        push=bool(body.get("push", False)),
+        branch=body.get("branch"),
+        remote=body.get("remote") or "origin",
+    )
+    return jsonify(
+        sha=done.sha, committed=done.sha is not None, pushed=done.pushed,
+        files_changed=done.files_changed,
+    ), 200
+
+
+@bp.post("/sdlc")
+def sdlc() -> tuple[Response, int]:
+    """Run an SDLC command (an argument list, no shell) in `cwd`."""
+    body = _body()
+    argv = body.get("argv")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise errors.InvalidSpec("argv must be a non-empty list of strings", field="argv")
+    timeout_s = float(body.get("timeout_s") or _sidecar().settings.task_timeout_s)
+    done = process.run_command(argv, cwd=Path(_required(body, "cwd")), timeout_s=timeout_s)
+    return jsonify(
+        exit_code=done.exit_code, timed_out=done.timed_out, output_tail=done.output[-8000:]
+    ), 200
 
 
 def _body() -> dict[str, Any]:
