@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rdev import dispatch, errors, handlers, lanes
+from rdev.agents import registry
 from rdev.codes import ErrorCode
 from rdev.config import Settings
 from rdev.db import fleet_queries, queries
@@ -30,9 +31,6 @@ from rdev.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-#: the provider of an agent task that names none and runs where RDEV_AGENT is unset
-#: (the agent registry's first provider)
-DEFAULT_PROVIDER = "claude"
 #: waiting tasks published per freed slot; more only make duplicate messages
 WAKE_BATCH = 2
 
@@ -87,7 +85,7 @@ def provider_of(type_: str, spec: dict[str, Any], settings: Settings) -> str | N
         return None
     if "agent" not in fields:
         return None
-    return str(spec.get("agent") or settings.agent or DEFAULT_PROVIDER)
+    return str(spec.get("agent") or registry.default_name(settings))
 
 
 def pause_after(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rdev import admission, metrics
+from rdev.agents import registry
 from rdev.config import Settings, parse_limits
 from rdev.db.models_fleet import Worker
 from rdev.errors import ConfigError
@@ -46,7 +47,7 @@ def test_only_agent_types_have_a_provider() -> None:
     settings = Settings(agent="opencode")
     assert admission.provider_of("build", {"agent": "claude"}, settings) == "claude"
     assert admission.provider_of("build", {}, settings) == "opencode"
-    assert admission.provider_of("build", {}, Settings()) == admission.DEFAULT_PROVIDER
+    assert admission.provider_of("build", {}, Settings()) == registry.default_name(Settings())
     assert admission.provider_of("deploy", {}, settings) is None
     assert admission.provider_of("no-such-type", {}, settings) is None
 
